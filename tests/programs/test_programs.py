@@ -1,0 +1,181 @@
+"""Real programs that nobody here wrote, run natively and then under the
+runtime: stdout, stderr and exit status must be identical, and the exit
+report must be well formed.
+
+The runtime library comes from MEMLEAK_LIB; the SQL generator from
+MEMLEAK_SQL_GEN (both set by ctest). Run one case with
+    MEMLEAK_LIB=build/runtime/libmemleak.so MEMLEAK_SQL_GEN=bench/gen_sql.py \\
+        python3 tests/programs/test_programs.py -v RealProgramsTest.test_git
+"""
+import hashlib
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORKLOADS = os.path.join(HERE, "workloads")
+PYTHON = "/usr/bin/python3"
+RUN_TIMEOUT = 240
+
+
+def first_difference(a, b):
+    a_lines, b_lines = a.splitlines(), b.splitlines()
+    for n, (x, y) in enumerate(zip(a_lines, b_lines), 1):
+        if x != y:
+            return "line %d: native %r, under runtime %r" % (n, x[:200], y[:200])
+    return "native has %d lines, under runtime %d" % (len(a_lines), len(b_lines))
+
+
+class Outcome:
+    def __init__(self, proc):
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.returncode = proc.returncode
+
+
+class RealProgramsTest(unittest.TestCase):
+    def setUp(self):
+        self.lib = os.environ.get("MEMLEAK_LIB", "")
+        if not os.path.isfile(self.lib):
+            self.fail("MEMLEAK_LIB=%r is not a file; set it to libmemleak.so" % self.lib)
+        self.tmp = tempfile.mkdtemp(prefix="memleak-programs-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        env = {k: v for k, v in os.environ.items()
+               if k != "LD_PRELOAD" and not k.startswith("MEMLEAK_")}
+        env.update(LC_ALL="C", PYTHONHASHSEED="0", TMPDIR=self.tmp)
+        self.base_env = env
+
+    def run_once(self, argv, env, stdin_path, prepare, cwd):
+        if prepare:
+            prepare()
+        stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+        try:
+            proc = subprocess.run(argv, stdin=stdin, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=env, cwd=cwd or self.tmp,
+                                  timeout=RUN_TIMEOUT)
+        finally:
+            if stdin_path:
+                stdin.close()
+        return Outcome(proc)
+
+    def assert_same(self, native, traced, what):
+        for stream in ("stdout", "stderr"):
+            a, b = getattr(native, stream), getattr(traced, stream)
+            if a == b:
+                continue
+            try:
+                detail = first_difference(a.decode(), b.decode())
+            except UnicodeDecodeError:
+                detail = "binary output: sha256 %s native, %s under runtime" % (
+                    hashlib.sha256(a).hexdigest()[:16], hashlib.sha256(b).hexdigest()[:16])
+            self.fail("%s: %s differs (%s)" % (what, stream, detail))
+        self.assertEqual(native.returncode, traced.returncode,
+                         "%s: exit status %d natively, %d under the runtime"
+                         % (what, native.returncode, traced.returncode))
+
+    def check_reports(self, report_dir, argv, expect_leaks):
+        """Every report file is empty (nothing left at exit) or ends its
+        account with a SUMMARY line; a program known to leave blocks live
+        at exit must have produced at least one such report."""
+        summaries = []
+        for name in sorted(os.listdir(report_dir)):
+            with open(os.path.join(report_dir, name), errors="replace") as f:
+                text = f.read()
+            if not text:
+                continue
+            lines = [line for line in text.splitlines() if line.startswith("SUMMARY")]
+            self.assertTrue(lines, "%s: report %s has no SUMMARY line:\n%s"
+                            % (argv[0], name, text[:2000]))
+            summaries.extend(lines)
+        if expect_leaks:
+            self.assertTrue(summaries, "%s: no report with a SUMMARY line in %s (files: %s)"
+                            % (argv[0], report_dir, os.listdir(report_dir)))
+        return summaries
+
+    def check_program(self, argv, stdin_path=None, prepare=None, cwd=None, expect_leaks=True):
+        native = self.run_once(argv, self.base_env, stdin_path, prepare, cwd)
+
+        env = dict(self.base_env, LD_PRELOAD=self.lib)
+        traced = self.run_once(argv, env, stdin_path, prepare, cwd)
+        self.assert_same(native, traced, "%s with LD_PRELOAD" % argv[0])
+
+        report_dir = tempfile.mkdtemp(prefix="reports-", dir=self.tmp)
+        env["MEMLEAK_REPORT"] = os.path.join(report_dir, "report.%p")
+        reported = self.run_once(argv, env, stdin_path, prepare, cwd)
+        self.assert_same(native, reported, "%s with MEMLEAK_REPORT" % argv[0])
+        self.check_reports(report_dir, argv, expect_leaks)
+        return native
+
+    def write_text_data(self, name, lines, seed):
+        rnd = random.Random(seed)
+        path = os.path.join(self.tmp, name)
+        words = ["%s%d" % (w, n) for w in ("alpha", "beta", "gamma", "delta", "eps") for n in range(200)]
+        with open(path, "w") as f:
+            for _ in range(lines):
+                f.write("%s %d %s %.3f\n" % (rnd.choice(words), rnd.randrange(10**6),
+                                            rnd.choice(words), rnd.random() * 1000))
+        return path
+
+    def test_python3(self):
+        out = self.check_program([PYTHON, os.path.join(WORKLOADS, "dicts.py")])
+        self.assertEqual(out.returncode, 3)
+        self.assertIn(b"json", out.stdout)
+
+    def test_perl(self):
+        out = self.check_program(["perl", os.path.join(WORKLOADS, "words.pl")])
+        self.assertEqual(out.returncode, 4)
+        self.assertIn(b"bigrams", out.stdout)
+
+    def test_git(self):
+        repo = os.path.join(self.tmp, "repo")
+        out = self.check_program(
+            ["bash", os.path.join(WORKLOADS, "git_session.sh"), repo],
+            prepare=lambda: shutil.rmtree(repo, ignore_errors=True))
+        self.assertEqual(out.returncode, 0, out.stderr.decode(errors="replace"))
+        self.assertIn(b"merge feature", out.stdout)
+
+    def test_sqlite3(self):
+        script = os.path.join(self.tmp, "shop.sql")
+        subprocess.run([PYTHON, os.environ["MEMLEAK_SQL_GEN"], "--rows", "20000",
+                        "--output", script], check=True)
+        db = os.path.join(self.tmp, "shop.db")
+
+        def fresh_db():
+            if os.path.exists(db):
+                os.unlink(db)
+
+        out = self.check_program(["sqlite3", db], stdin_path=script, prepare=fresh_db,
+                                 expect_leaks=False)
+        self.assertEqual(out.returncode, 0, out.stderr.decode(errors="replace"))
+        self.assertIn(b"rows|1000|500|20000|", out.stdout)
+
+    def test_xz_threads(self):
+        data = self.write_text_data("data.txt", 150000, 7)
+        packed = self.check_program(["xz", "-T2", "-3", "--block-size=1MiB", "-c", data],
+                                    expect_leaks=False)
+        self.assertEqual(packed.returncode, 0, packed.stderr.decode(errors="replace"))
+        xz_file = os.path.join(self.tmp, "data.txt.xz")
+        with open(xz_file, "wb") as f:
+            f.write(packed.stdout)
+        unpacked = self.check_program(["xz", "-T2", "-d", "-c", xz_file], expect_leaks=False)
+        with open(data, "rb") as f:
+            self.assertEqual(unpacked.stdout, f.read())
+
+    def test_sort_parallel(self):
+        data = self.write_text_data("lines.txt", 200000, 11)
+        out = self.check_program(["sort", "--parallel=2", "-S", "8M", "-k3,3", "-k2,2n", data],
+                                 expect_leaks=False)
+        self.assertEqual(out.returncode, 0, out.stderr.decode(errors="replace"))
+        self.assertEqual(out.stdout.count(b"\n"), 200000)
+
+    def test_bash_pipeline(self):
+        out = self.check_program(["bash", os.path.join(WORKLOADS, "pipeline.sh")])
+        self.assertEqual(out.returncode, 5)
+        self.assertIn(b"job 3 ", out.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
