@@ -1,0 +1,4 @@
+#pragma once
+namespace memleak::report {
+struct ScopedReentry { ScopedReentry() {} };
+}

@@ -1,0 +1,419 @@
+#include "report/report.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "core/futex_lock.h"
+#include "core/options.h"
+#include "report/guard_shim.h"
+#include "report/scratch.h"
+#include "report/suppressions.h"
+#include "report/symbolizer.h"
+#include "report/writer.h"
+
+// memleak/memleak.h cannot be included next to abi.h in C++ (its function
+// memleak_mark and the ABI's struct memleak_mark share a name), so the
+// exported function below repeats its declaration.
+extern "C" int memleak_report(const char *path);
+
+extern "C" const memleak_introspect memleak_introspect_root __asm__("memleak_introspect");
+
+namespace memleak::report {
+namespace {
+
+struct Item {
+    uint64_t size;
+    uint32_t stack_id;
+    uint32_t unused;
+};
+
+struct Group {
+    uint64_t bytes;
+    uint64_t count;
+    uint32_t stack_id;
+    int32_t suppressed_by;  // pattern index, -1: not suppressed
+};
+
+template <typename T>
+T load(const T &field) {
+    return __atomic_load_n(&field, __ATOMIC_ACQUIRE);
+}
+
+// A thread that took the lock and was then interrupted by a signal whose
+// handler called exit() would wait forever on futex_lock, so the report
+// waits a bounded time and otherwise reads the shard as it is.
+bool lock_shard(uint32_t *word) {
+    for (int i = 0; i < 3000; ++i) {
+        uint32_t expected = 0;
+        if (__atomic_compare_exchange_n(word, &expected, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            return true;
+        if (i < 64) {
+            cpu_relax();
+        } else if (i < 1000) {
+            sched_yield();
+        } else {
+            const timespec pause = {0, 1000000};
+            nanosleep(&pause, nullptr);
+        }
+    }
+    return false;
+}
+
+bool header_ok(const memleak_introspect *ix) {
+    return ix->magic == MEMLEAK_ABI_MAGIC && ix->version == MEMLEAK_ABI_VERSION &&
+           ix->size >= sizeof(memleak_introspect) && ix->shard_size >= sizeof(memleak_shard) &&
+           ix->record_size >= sizeof(memleak_record) && ix->shards != 0 && ix->shard_count > 0 &&
+           ix->shard_count <= (1u << 20) && ix->records_per_chunk > 0 &&
+           ix->stack_chunk_size >= 16 && ix->stack_chunk_size % 8 == 0;
+}
+
+// Copies size and stack id of every live record, one shard at a time: lock,
+// copy into memory reserved beforehand, unlock. Returns false when memory
+// for the copy cannot be had.
+bool snapshot(const memleak_introspect *ix, Scratch<Item> &items, unsigned *in_flux) {
+    const uint32_t shard_count = ix->shard_count;
+    for (uint32_t s = 0; s < shard_count; ++s) {
+        auto *shard = reinterpret_cast<memleak_shard *>(ix->shards + uint64_t{s} * ix->shard_size);
+        for (int attempt = 0;; ++attempt) {
+            if (!items.reserve(items.size() + load(shard->live_count) + 64))
+                return false;
+            const bool locked = lock_shard(&shard->lock);
+            if (!locked)
+                ++*in_flux;
+            const uint64_t room = items.capacity() - items.size();
+            if (locked && shard->live_count > room && attempt < 4) {
+                futex_unlock(&shard->lock);
+                continue;
+            }
+            const uint32_t chunk_count = std::min(load(shard->chunk_count), ix->max_chunks_per_shard);
+            const uint64_t *chunks = reinterpret_cast<const uint64_t *>(load(shard->chunks));
+            for (uint32_t c = 0; chunks != nullptr && c < chunk_count; ++c) {
+                const uint64_t base = load(chunks[c]);
+                if (base == 0)
+                    continue;
+                for (uint32_t r = 0; r < ix->records_per_chunk && items.size() < items.capacity(); ++r) {
+                    const auto *rec = reinterpret_cast<const memleak_record *>(base + uint64_t{r} * ix->record_size);
+                    if (load(rec->address) == 0)
+                        continue;
+                    const uint64_t size = rec->size_lo | uint64_t{rec->size_hi} << 32;
+                    items.push(Item{size, rec->stack_id, 0});
+                }
+            }
+            if (locked)
+                futex_unlock(&shard->lock);
+            break;
+        }
+    }
+    return true;
+}
+
+// The return addresses of stack `id`, innermost first; false if the id does
+// not name a complete entry.
+bool find_stack(const memleak_introspect *ix, uint32_t id, const uint64_t **pcs, unsigned *depth,
+                bool *truncated) {
+    if (id == 0 || ix->stack_chunks == 0)
+        return false;
+    const uint64_t words = ix->stack_chunk_size / 8;
+    const uint64_t chunk = (id - 1) / words, word = (id - 1) % words;
+    if (chunk >= load(ix->stack_chunk_count) || chunk >= ix->max_stack_chunks)
+        return false;
+    const uint64_t base = load(reinterpret_cast<const uint64_t *>(ix->stack_chunks)[chunk]);
+    if (base == 0)
+        return false;
+    const auto *head = reinterpret_cast<const memleak_stack *>(base + word * 8);
+    const unsigned n = head->depth;
+    if (n == 0 || word + 1 + n > words || (ix->max_depth != 0 && n > ix->max_depth))
+        return false;
+    *pcs = reinterpret_cast<const uint64_t *>(head + 1);
+    *depth = n;
+    *truncated = (head->flags & MEMLEAK_STACK_TRUNCATED) != 0;
+    return true;
+}
+
+const char *plural(uint64_t n, const char *one, const char *many) { return n == 1 ? one : many; }
+
+struct SuppressCtx {
+    const Suppressions *supp;
+    int hit;
+};
+
+bool suppress_frame(const Frame &f, void *p) {
+    auto *ctx = static_cast<SuppressCtx *>(p);
+    ctx->hit = ctx->supp->match(f.function, f.file, f.object);
+    return ctx->hit < 0;
+}
+
+struct PrintCtx {
+    Writer *out;
+    unsigned shown;
+    unsigned limit;
+    uint64_t hidden;
+};
+
+bool print_frame(const Frame &f, void *p) {
+    auto *ctx = static_cast<PrintCtx *>(p);
+    if (ctx->shown >= ctx->limit) {
+        ++ctx->hidden;
+        return true;
+    }
+    Writer &w = *ctx->out;
+    w.str("    #").dec(ctx->shown++).str(" 0x").hex(f.pc);
+    if (f.function != nullptr || f.file != nullptr)
+        w.str(" in ").str(f.function ? f.function : "??");
+    if (f.file != nullptr) {
+        w.ch(' ').str(f.file);
+        if (f.line != 0)
+            w.ch(':').dec(f.line);
+        if (f.inlined)
+            w.str(" (inlined)");
+    } else if (f.object != nullptr) {
+        w.str(" (").str(f.object).str("+0x").hex(f.offset).ch(')');
+    }
+    w.ch('\n');
+    return true;
+}
+
+void print_group(Writer &w, const memleak_introspect *ix, Symbolizer &sym, const Group &g,
+                 const Settings &settings) {
+    w.dec(g.bytes).str(" bytes in ").dec(g.count).str(" block(s) allocated from:\n");
+    const uint64_t *pcs = nullptr;
+    unsigned depth = 0;
+    bool truncated = false;
+    if (!find_stack(ix, g.stack_id, &pcs, &depth, &truncated)) {
+        w.str("    (no stack was recorded)\n\n");
+        return;
+    }
+    PrintCtx ctx{&w, 0, settings.frames, 0};
+    for (unsigned i = 0; i < depth; ++i)
+        sym.frames(pcs[i], print_frame, &ctx);
+    if (ctx.hidden != 0)
+        w.str("    ... ").dec(ctx.hidden).str(plural(ctx.hidden, " more frame", " more frames"))
+            .str(" (MEMLEAK_REPORT_FRAMES=").dec(settings.frames).str(")\n");
+    else if (truncated)
+        w.str("    ... deeper frames were not recorded (MEMLEAK_DEPTH=").dec(ix->max_depth).str(")\n");
+    w.ch('\n');
+}
+
+}  // namespace
+
+int write_report(const memleak_introspect *ix, int fd, const Settings &settings, Totals *totals) {
+    *totals = Totals{};
+    Writer w(fd);
+    if (!header_ok(ix)) {
+        w.str("memleak: the allocation table is not readable (bad magic, version or layout)\n");
+        w.flush();
+        return w.error();
+    }
+
+    Scratch<Item> items;
+    unsigned in_flux = 0;
+    if (!snapshot(ix, items, &in_flux)) {
+        w.str("memleak: out of memory for the report's copy of the table\n");
+        w.flush();
+        return w.error();
+    }
+    if (items.size() == 0 && settings.at_exit)
+        return 0;
+
+    std::sort(items.begin(), items.end(),
+              [](const Item &a, const Item &b) { return a.stack_id < b.stack_id; });
+    // Groups are folded into the front of the item array's twin.
+    Scratch<Group> groups;
+    if (!groups.reserve(items.size() + 1)) {
+        w.str("memleak: out of memory for the report's copy of the table\n");
+        w.flush();
+        return w.error();
+    }
+    for (size_t i = 0; i < items.size(); ++i) {
+        if (groups.size() == 0 || groups[groups.size() - 1].stack_id != items[i].stack_id)
+            groups.push(Group{0, 0, items[i].stack_id, -1});
+        Group &g = groups[groups.size() - 1];
+        g.bytes += items[i].size;
+        g.count += 1;
+    }
+    std::sort(groups.begin(), groups.end(), [](const Group &a, const Group &b) {
+        if (a.bytes != b.bytes)
+            return a.bytes > b.bytes;
+        if (a.count != b.count)
+            return a.count > b.count;
+        return a.stack_id < b.stack_id;
+    });
+
+    Symbolizer sym;
+    sym.open();
+
+    Suppressions supp;
+    unsigned patterns_used = 0;
+    if (settings.suppressions != nullptr && settings.suppressions[0] != '\0' && items.size() != 0 &&
+        supp.load(settings.suppressions, w) && !supp.empty()) {
+        Scratch<uint8_t> used;
+        used.reserve(supp.count());
+        memset(used.data(), 0, supp.count());
+        for (Group &g : groups) {
+            const uint64_t *pcs = nullptr;
+            unsigned depth = 0;
+            bool truncated = false;
+            if (!find_stack(ix, g.stack_id, &pcs, &depth, &truncated))
+                continue;
+            SuppressCtx ctx{&supp, -1};
+            for (unsigned i = 0; i < depth && ctx.hit < 0; ++i)
+                sym.frames(pcs[i], suppress_frame, &ctx);
+            g.suppressed_by = ctx.hit;
+            if (ctx.hit >= 0 && used.data()[ctx.hit] == 0) {
+                used.data()[ctx.hit] = 1;
+                ++patterns_used;
+            }
+        }
+    }
+
+    uint64_t stacks = 0;
+    for (const Group &g : groups) {
+        if (g.suppressed_by >= 0) {
+            totals->suppressed_bytes += g.bytes;
+            totals->suppressed_blocks += g.count;
+        } else {
+            totals->bytes += g.bytes;
+            totals->blocks += g.count;
+            ++stacks;
+        }
+    }
+
+    w.str("==").dec(static_cast<uint64_t>(getpid())).str("== memleak: ");
+    w.dec(totals->blocks).str(plural(totals->blocks, " live block (", " live blocks ("));
+    w.human(totals->bytes).str(settings.at_exit ? ") at exit, in " : ") now, in ");
+    w.dec(stacks).str(plural(stacks, " stack\n", " stacks\n"));
+    if (in_flux != 0)
+        w.str("memleak: ").dec(in_flux).str(plural(in_flux, " shard was", " shards were"))
+            .str(" locked for too long and read while changing; a block may be missing or extra\n");
+    if (uint64_t dropped = load(ix->dropped_records))
+        w.str("memleak: ").dec(dropped).str(plural(dropped, " allocation was", " allocations were"))
+            .str(" not recorded (runtime out of memory) and are not in this report\n");
+
+    uint64_t shown = 0, hidden_bytes = 0, hidden_blocks = 0;
+    for (const Group &g : groups) {
+        if (g.suppressed_by >= 0)
+            continue;
+        if (shown < settings.groups) {
+            print_group(w, ix, sym, g, settings);
+            ++shown;
+        } else {
+            hidden_bytes += g.bytes;
+            hidden_blocks += g.count;
+        }
+    }
+    if (stacks > shown)
+        w.str("... ").dec(stacks - shown).str(plural(stacks - shown, " more stack (", " more stacks ("))
+            .dec(hidden_bytes).str(" bytes in ").dec(hidden_blocks)
+            .str(" blocks) not shown (MEMLEAK_REPORT_GROUPS=").dec(settings.groups).str(")\n");
+    if (totals->suppressed_blocks != 0)
+        w.str("Suppressed: ").dec(totals->suppressed_bytes).str(" bytes in ").dec(totals->suppressed_blocks)
+            .str(" blocks (by ").dec(patterns_used).str(plural(patterns_used, " pattern)\n", " patterns)\n"));
+    w.str("SUMMARY: memleak: ").dec(totals->bytes).str(" bytes in ").dec(totals->blocks).str(" blocks\n");
+    w.flush();
+    return w.error();
+}
+
+namespace {
+
+// Opens where the report goes: "stderr", or a path in which %p becomes the
+// pid. Returns the fd, or -1 with errno set.
+int open_output(const char *spec, bool *close_after) {
+    *close_after = false;
+    if (strcmp(spec, "stderr") == 0)
+        return STDERR_FILENO;
+    char path[4096 + 64];
+    size_t n = 0;
+    for (const char *p = spec; *p != '\0'; ++p) {
+        if (n + 24 >= sizeof path) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        if (p[0] == '%' && p[1] == 'p') {
+            char digits[20];
+            size_t k = 0;
+            for (uint64_t pid = static_cast<uint64_t>(getpid()); pid != 0 || k == 0; pid /= 10)
+                digits[k++] = static_cast<char>('0' + pid % 10);
+            while (k > 0)
+                path[n++] = digits[--k];
+            ++p;
+        } else {
+            path[n++] = *p;
+        }
+    }
+    path[n] = '\0';
+    int fd;
+    do
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    while (fd < 0 && errno == EINTR);
+    *close_after = fd >= 0;
+    return fd;
+}
+
+int report_to(const char *spec, bool at_exit, Totals *totals) {
+    const Options &opts = options();
+    bool close_after = false;
+    const int fd = open_output(spec, &close_after);
+    if (fd < 0)
+        return errno;
+    Settings settings;
+    settings.groups = opts.report_groups;
+    settings.frames = opts.report_frames;
+    settings.suppressions = opts.suppressions;
+    settings.at_exit = at_exit;
+    int err = write_report(&memleak_introspect_root, fd, settings, totals);
+    if (close_after && close(fd) != 0 && err == 0 && errno != EINTR)
+        err = errno;
+    return err;
+}
+
+// glibc and libstdc++ keep some blocks until the process ends (stdio
+// buffers, locale data, the thread stack cache, the exception emergency
+// pool); valgrind asks them to release those first, and so does this.
+void release_library_caches() {
+    using Fn = void (*)();
+    if (auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "_ZN9__gnu_cxx9__freeresEv")))
+        fn();
+    if (auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "__libc_freeres")))
+        fn();
+}
+
+}  // namespace
+
+void exit_report() {
+    const Options &opts = options();
+    if (opts.report[0] == '\0' && opts.exitcode == 0)
+        return;
+    const int saved_errno = errno;
+    release_library_caches();
+    Totals totals;
+    const int err = report_to(opts.report[0] != '\0' ? opts.report : "stderr", true, &totals);
+    if (err != 0 && opts.report[0] != '\0') {
+        Writer w(STDERR_FILENO);
+        w.str("memleak: MEMLEAK_REPORT=").str(opts.report).str(": ").str(strerrordesc_np(err)).ch('\n');
+    }
+    if (opts.exitcode != 0 && totals.blocks != 0)
+        _exit(opts.exitcode);
+    errno = saved_errno;
+}
+
+}  // namespace memleak::report
+
+extern "C" __attribute__((visibility("default"))) int memleak_report(const char *path) {
+    memleak::report::ScopedReentry guard;
+    const memleak::Options &opts = memleak::options();
+    const char *spec = path != nullptr ? path : (opts.report[0] != '\0' ? opts.report : "stderr");
+    memleak::report::Totals totals;
+    const int err = memleak::report::report_to(spec, false, &totals);
+    if (err != 0) {
+        errno = err;
+        return -1;
+    }
+    return 0;
+}

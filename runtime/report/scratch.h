@@ -1,0 +1,67 @@
+// A growable array of plain values in anonymous mmap memory: the report
+// runs while other threads allocate and after freeres, so it keeps its
+// working sets off the heap it is reporting on.
+#pragma once
+
+#include <sys/mman.h>
+
+#include <cstddef>
+#include <cstring>
+#include <type_traits>
+
+namespace memleak::report {
+
+template <typename T>
+class Scratch {
+    static_assert(std::is_trivially_copyable<T>::value, "plain values only");
+
+public:
+    Scratch() = default;
+    ~Scratch() {
+        if (data_ != nullptr)
+            munmap(data_, capacity_ * sizeof(T));
+    }
+    Scratch(const Scratch &) = delete;
+    Scratch &operator=(const Scratch &) = delete;
+
+    // Room for at least `n` elements; false when the kernel refuses.
+    bool reserve(size_t n) {
+        if (n <= capacity_)
+            return true;
+        size_t bytes = (n * sizeof(T) + 65535) & ~static_cast<size_t>(65535);
+        void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return false;
+        if (data_ != nullptr) {
+            memcpy(p, data_, size_ * sizeof(T));
+            munmap(data_, capacity_ * sizeof(T));
+        }
+        data_ = static_cast<T *>(p);
+        capacity_ = bytes / sizeof(T);
+        return true;
+    }
+
+    bool push(const T &v) {
+        if (size_ == capacity_ && !reserve(capacity_ < 256 ? 256 : capacity_ * 2))
+            return false;
+        data_[size_++] = v;
+        return true;
+    }
+
+    T *data() { return data_; }
+    const T *data() const { return data_; }
+    size_t size() const { return size_; }
+    size_t capacity() const { return capacity_; }
+    void resize(size_t n) { size_ = n; }  // n <= capacity()
+    T &operator[](size_t i) { return data_[i]; }
+    const T &operator[](size_t i) const { return data_[i]; }
+    T *begin() { return data_; }
+    T *end() { return data_ + size_; }
+
+private:
+    T *data_ = nullptr;
+    size_t size_ = 0;
+    size_t capacity_ = 0;
+};
+
+}  // namespace memleak::report

@@ -1,0 +1,171 @@
+#include "report/symbolizer.h"
+
+#include <dlfcn.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <dwarf.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+namespace memleak::report {
+namespace {
+
+char *g_debuginfo_path = nullptr;
+
+const Dwfl_Callbacks kCallbacks = {
+    dwfl_linux_proc_find_elf,
+    dwfl_standard_find_debuginfo,
+    nullptr,
+    &g_debuginfo_path,
+};
+
+bool is_function(Dwarf_Die *die) {
+    const int tag = dwarf_tag(die);
+    return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine ||
+           tag == DW_TAG_entry_point;
+}
+
+// The linkage name carries namespaces and overloads, so it is preferred;
+// C functions have only DW_AT_name. Both may sit on the abstract origin or
+// the declaration, which dwarf_attr_integrate follows.
+const char *die_name(Dwarf_Die *die) {
+    Dwarf_Attribute attr;
+    const char *name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &attr));
+    if (name == nullptr)
+        name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr));
+    if (name == nullptr)
+        name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_name, &attr));
+    return name;
+}
+
+constexpr int kMaxInlineDepth = 64;
+
+}  // namespace
+
+Symbolizer::~Symbolizer() {
+    free(demangled_);
+    if (dwfl_ != nullptr)
+        dwfl_end(dwfl_);
+}
+
+bool Symbolizer::open() {
+    // elfutils has no demangler and libstdc++ must not be a dependency of
+    // the runtime; a C++ program has it loaded already, a C program has
+    // nothing to demangle.
+    cxa_demangle_ = reinterpret_cast<char *(*)(const char *, char *, size_t *, int *)>(
+        dlsym(RTLD_DEFAULT, "__cxa_demangle"));
+    dwfl_ = dwfl_begin(&kCallbacks);
+    if (dwfl_ == nullptr)
+        return false;
+    dwfl_report_begin(dwfl_);
+    if (dwfl_linux_proc_report(dwfl_, getpid()) != 0 || dwfl_report_end(dwfl_, nullptr, nullptr) != 0) {
+        dwfl_end(dwfl_);
+        dwfl_ = nullptr;
+        return false;
+    }
+    return true;
+}
+
+const char *Symbolizer::demangle(const char *name) {
+    if (name == nullptr || cxa_demangle_ == nullptr || name[0] != '_' || name[1] != 'Z')
+        return name;
+    free(demangled_);
+    int status = -1;
+    demangled_ = cxa_demangle_(name, nullptr, nullptr, &status);
+    if (status != 0 || demangled_ == nullptr) {
+        free(demangled_);
+        demangled_ = nullptr;
+        return name;
+    }
+    return demangled_;
+}
+
+bool Symbolizer::frames(uint64_t pc, FrameFn fn, void *ctx) {
+    Frame frame{};
+    frame.pc = pc;
+    if (dwfl_ == nullptr || pc == 0)
+        return fn(frame, ctx);
+
+    // Every recorded pc is a return address; the call is the byte before.
+    const Dwarf_Addr addr = pc - 1;
+    Dwfl_Module *mod = dwfl_addrmodule(dwfl_, addr);
+    if (mod == nullptr)
+        return fn(frame, ctx);
+
+    Dwarf_Addr start = 0;
+    frame.object = dwfl_module_info(mod, nullptr, &start, nullptr, nullptr, nullptr, nullptr, nullptr);
+    Dwarf_Addr bias = start;
+    if (dwfl_module_getelf(mod, &bias) == nullptr)
+        bias = start;
+    frame.offset = pc - bias;
+
+    const char *src_file = nullptr;
+    int src_line = 0;
+    if (Dwfl_Line *line = dwfl_module_getsrc(mod, addr))
+        src_file = dwfl_lineinfo(line, nullptr, &src_line, nullptr, nullptr, nullptr);
+
+    // The chain of scopes around the address, innermost first, through the
+    // concrete inlined instances (not their abstract origins).
+    Dwarf_Die *scopes = nullptr;
+    int nscopes = 0;
+    Dwarf_Addr cu_bias = 0;
+    if (Dwarf_Die *cudie = dwfl_module_addrdie(mod, addr, &cu_bias)) {
+        Dwarf_Die *around = nullptr;
+        if (dwarf_getscopes(cudie, addr - cu_bias, &around) > 0) {
+            Dwarf_Die innermost = around[0];
+            nscopes = dwarf_getscopes_die(&innermost, &scopes);
+        }
+        free(around);
+    }
+
+    int funcs[kMaxInlineDepth];
+    int nfuncs = 0;
+    for (int i = 0; i < nscopes && nfuncs < kMaxInlineDepth; ++i)
+        if (is_function(&scopes[i]))
+            funcs[nfuncs++] = i;
+
+    if (nfuncs == 0) {
+        GElf_Off sym_offset = 0;
+        GElf_Sym sym;
+        frame.function = demangle(dwfl_module_addrinfo(mod, addr, &sym_offset, &sym, nullptr, nullptr, nullptr));
+        frame.file = src_file;
+        frame.line = src_line > 0 ? static_cast<unsigned>(src_line) : 0;
+        free(scopes);
+        return fn(frame, ctx);
+    }
+
+    Dwarf_Files *files = nullptr;
+    Dwarf_Die cu;
+    if (dwarf_diecu(&scopes[0], &cu, nullptr, nullptr) == nullptr ||
+        dwarf_getsrcfiles(&cu, &files, nullptr) != 0)
+        files = nullptr;
+
+    bool go_on = true;
+    for (int j = 0; j < nfuncs && go_on; ++j) {
+        Dwarf_Die *die = &scopes[funcs[j]];
+        frame.inlined = dwarf_tag(die) == DW_TAG_inlined_subroutine;
+        frame.function = demangle(die_name(die));
+        if (j == 0) {
+            frame.file = src_file;
+            frame.line = src_line > 0 ? static_cast<unsigned>(src_line) : 0;
+        } else {
+            // Where the inner function was expanded into this one.
+            Dwarf_Die *callee = &scopes[funcs[j - 1]];
+            Dwarf_Attribute attr;
+            Dwarf_Word value = 0;
+            frame.file = nullptr;
+            frame.line = 0;
+            if (files != nullptr && dwarf_formudata(dwarf_attr(callee, DW_AT_call_file, &attr), &value) == 0)
+                frame.file = dwarf_filesrc(files, value, nullptr, nullptr);
+            if (dwarf_formudata(dwarf_attr(callee, DW_AT_call_line, &attr), &value) == 0)
+                frame.line = static_cast<unsigned>(value);
+        }
+        go_on = fn(frame, ctx);
+    }
+    free(scopes);
+    return go_on;
+}
+
+}  // namespace memleak::report
