@@ -1,0 +1,155 @@
+/*
+ * Leaks at marked lines, for the gdb integration tests.
+ *
+ * The harness reads the marks from this file instead of a golden file:
+ *   LEAK: NAME bytes=TOTAL count=BLOCKS [inlined caller=SITE]
+ *     the allocation on this line leaves BLOCKS live blocks whose requested
+ *     sizes add up to TOTAL; `inlined` says the line sits in an inlined
+ *     helper whose call site carries the mark CALLSITE: SITE.
+ *   FREED
+ *     every block allocated on this line is freed again: it must not show.
+ *
+ * Helpers are kept out of line (and out of identical-code folding) and
+ * every allocation's result is used after the call, so that -O2 neither
+ * drops a frame by a tail call nor merges two call sites.
+ *
+ * Modes (argv[1]):
+ *   wait   leak, write "ready" to stdout, then pause until killed
+ *   abort  leak, write "ready", read one line from stdin, then abort()
+ *   break  leak, call stop_here() (a breakpoint target), exit 0
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define KEEP_FRAME __attribute__((noipa))
+#else
+#define KEEP_FRAME __attribute__((noinline))
+#endif
+
+/* Holding the pointers makes every block reachable, so no compiler may
+ * treat an allocation as dead; the tool reports live blocks either way. */
+static void *volatile sink[256];
+static unsigned sink_next;
+
+KEEP_FRAME static void keep(void *p) {
+    sink[sink_next++ % 256] = p;
+}
+
+KEEP_FRAME void stop_here(void) {
+    __asm__ volatile("" ::: "memory");
+}
+
+static void say(const char *s) {
+    size_t n = strlen(s);
+    while (n > 0) {
+        ssize_t w = write(1, s, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void wait_line(void) {
+    char c;
+    for (;;) {
+        ssize_t r = read(0, &c, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || c == '\n')
+            return;
+    }
+}
+
+KEEP_FRAME static void leak_malloc(void) {
+    void *p = malloc(100); /* LEAK: plain bytes=100 count=1 */
+    keep(p);
+}
+
+KEEP_FRAME static void leak_loop(void) {
+    for (int i = 0; i < 3; i++) {
+        char *p = malloc(40); /* LEAK: loop bytes=120 count=3 */
+        keep(p);
+    }
+}
+
+KEEP_FRAME static void leak_calloc(void) {
+    void *p = calloc(5, 50); /* LEAK: zeroed bytes=250 count=1 */
+    keep(p);
+}
+
+KEEP_FRAME static void leak_realloc(void) {
+    char *p = malloc(16); /* FREED */
+    keep(p);
+    p = realloc(p, 700); /* LEAK: grown bytes=700 count=1 */
+    keep(p);
+}
+
+KEEP_FRAME static void leak_aligned(void) {
+    void *p = NULL;
+    if (posix_memalign(&p, 64, 320) == 0) /* LEAK: memalign bytes=320 count=1 */
+        keep(p);
+    void *q = aligned_alloc(128, 256); /* LEAK: aligned bytes=256 count=1 */
+    keep(q);
+}
+
+/* Above glibc's mmap threshold: the block comes from its own mapping. */
+KEEP_FRAME static void leak_big(void) {
+    char *p = malloc(1 << 20); /* LEAK: big bytes=1048576 count=1 */
+    keep(p);
+    p[0] = 1;
+}
+
+KEEP_FRAME static void churn(void) {
+    for (int i = 0; i < 10; i++) {
+        char *p = malloc(1000 + (size_t)i); /* FREED */
+        keep(p);
+        free(p);
+    }
+    char *q = calloc(3, 30); /* FREED */
+    keep(q);
+    q = realloc(q, 4000); /* FREED */
+    keep(q);
+    free(q);
+}
+
+static inline __attribute__((always_inline)) void *grab_inline(size_t n) {
+    void *p = malloc(n); /* LEAK: inline bytes=64 count=1 inlined caller=via_inline */
+    return p;
+}
+
+KEEP_FRAME static void leak_via_inline(void) {
+    void *p = grab_inline(64); /* CALLSITE: via_inline */
+    keep(p);
+}
+
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : "wait";
+
+    leak_malloc();
+    leak_loop();
+    leak_calloc();
+    leak_realloc();
+    leak_aligned();
+    leak_big();
+    churn();
+    leak_via_inline();
+
+    if (strcmp(mode, "break") == 0) {
+        stop_here();
+        return 0;
+    }
+    say("ready\n");
+    if (strcmp(mode, "abort") == 0) {
+        wait_line();
+        abort();
+    }
+    for (;;)
+        pause();
+}

@@ -1,0 +1,99 @@
+/*
+ * Allocates in two phases, for `memleak since`. Marks as in leaky.c, plus
+ * phase=N: the phase whose allocation leaves the block live.
+ *
+ *   phase 1, write "phase1" to stdout, read one line from stdin (the test
+ *   sets a mark from gdb meanwhile), sleep 2 s so that a duration can tell
+ *   the phases apart, phase 2, write "phase2", pause until killed.
+ *
+ * Nothing between the two phases allocates (no stdio), so the blocks
+ * allocated after the mark are exactly phase 2's.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define KEEP_FRAME __attribute__((noipa))
+#else
+#define KEEP_FRAME __attribute__((noinline))
+#endif
+
+static void *volatile sink[64];
+static unsigned sink_next;
+static char *to_free;
+static char *to_grow;
+
+KEEP_FRAME static void keep(void *p) {
+    sink[sink_next++ % 64] = p;
+}
+
+static void say(const char *s) {
+    size_t n = strlen(s);
+    while (n > 0) {
+        ssize_t w = write(1, s, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void wait_line(void) {
+    char c;
+    for (;;) {
+        ssize_t r = read(0, &c, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || c == '\n')
+            return;
+    }
+}
+
+static void sleep_seconds(time_t s) {
+    struct timespec left = {s, 0};
+    while (nanosleep(&left, &left) != 0 && errno == EINTR) {
+    }
+}
+
+KEEP_FRAME static void phase1(void) {
+    for (int i = 0; i < 2; i++) {
+        char *p = malloc(100); /* LEAK: first bytes=200 count=2 phase=1 */
+        keep(p);
+    }
+    to_free = malloc(333); /* FREED */
+    keep(to_free);
+    to_grow = malloc(50); /* FREED */
+    keep(to_grow);
+}
+
+KEEP_FRAME static void phase2(void) {
+    for (int i = 0; i < 4; i++) {
+        char *p = malloc(24); /* LEAK: second bytes=96 count=4 phase=2 */
+        keep(p);
+    }
+    char *z = calloc(10, 7); /* LEAK: zeroed bytes=70 count=1 phase=2 */
+    keep(z);
+    to_grow = realloc(to_grow, 300); /* LEAK: regrown bytes=300 count=1 phase=2 */
+    keep(to_grow);
+    free(to_free);
+    char *t = malloc(4096); /* FREED */
+    keep(t);
+    free(t);
+}
+
+int main(void) {
+    phase1();
+    say("phase1\n");
+    wait_line();
+    sleep_seconds(2);
+    phase2();
+    say("phase2\n");
+    for (;;)
+        pause();
+}
