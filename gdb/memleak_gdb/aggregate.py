@@ -1,0 +1,126 @@
+"""Grouping and selecting live blocks: plain Python over reader.Table."""
+
+import collections
+
+from .errors import MemleakError
+from . import args as argparse_
+
+Frame = collections.namedtuple("Frame", "pc function file line object inlined")
+
+
+class Group:
+    """Live blocks that share an allocation stack (or its innermost frames)."""
+
+    __slots__ = ("pcs", "truncated", "bytes", "count", "frames", "suppressed_by")
+
+    def __init__(self, pcs, truncated):
+        self.pcs = pcs
+        self.truncated = truncated
+        self.bytes = 0
+        self.count = 0
+        self.frames = None
+        self.suppressed_by = None
+
+
+def group_blocks(table, blocks, depth=None, by="bytes"):
+    """Groups `blocks` by stack (the whole stack, or its innermost `depth`
+    return addresses), largest first by `by` ("bytes" or "count")."""
+    per_stack = {}
+    for b in blocks:
+        entry = per_stack.get(b.stack_id)
+        if entry is None:
+            per_stack[b.stack_id] = [b.size, 1]
+        else:
+            entry[0] += b.size
+            entry[1] += 1
+    groups = {}
+    for sid, (nbytes, count) in per_stack.items():
+        stack = table.stack(sid)
+        pcs = stack.pcs if depth is None else stack.pcs[:depth]
+        truncated = stack.truncated or len(pcs) < len(stack.pcs)
+        g = groups.get(pcs)
+        if g is None:
+            g = groups[pcs] = Group(pcs, truncated)
+        g.bytes += nbytes
+        g.count += count
+    if by == "count":
+        key = lambda g: (-g.count, -g.bytes, g.pcs)
+    else:
+        key = lambda g: (-g.bytes, -g.count, g.pcs)
+    return sorted(groups.values(), key=key)
+
+
+def totals(blocks):
+    return sum(b.size for b in blocks), len(blocks)
+
+
+def symbolize_pcs(pcs, symbolize):
+    """Frames for a stack of return addresses, innermost first; `symbolize`
+    maps one pc to its frames (more than one when inlined calls are there)."""
+    frames = []
+    for pc in pcs:
+        frames.extend(symbolize(pc))
+    return frames
+
+
+class Since:
+    """A resolved `since POINT`: either a sequence number or a time."""
+
+    def __init__(self, point, kind, seq=None, ticks=None, mark=None, duration_ns=None):
+        self.point = point
+        self.kind = kind
+        self.seq = seq
+        self.ticks = ticks
+        self.mark = mark
+        self.duration_ns = duration_ns
+
+    def select(self, blocks):
+        if self.kind == "duration":
+            t = self.ticks
+            return [b for b in blocks if b.ticks >= t]
+        s = self.seq
+        return [b for b in blocks if b.seq > s]
+
+    def describe(self):
+        if self.kind == "seq":
+            return "sequence number %d" % self.seq
+        if self.kind == "mark":
+            return "mark %r (sequence number %d)" % (self.mark.name, self.seq)
+        return "%s ago (tick %d)" % (self.point, self.ticks)
+
+    def to_json(self):
+        return {"point": self.point, "kind": self.kind, "seq": self.seq, "ticks": self.ticks}
+
+
+def resolve_since(point, table, now_ticks):
+    """Turns POINT into a Since. Digits are a sequence number; a name that
+    is a valid mark is that mark (the latest one of that name); otherwise a
+    duration back from `now_ticks` (the snapshot's time); otherwise an error
+    naming the marks there are."""
+    if point.isdigit():
+        return Since(point, "seq", seq=int(point))
+    marks = [m for m in table.valid_marks() if m.name == point]
+    if marks:
+        m = max(marks, key=lambda m: m.seq)
+        return Since(point, "mark", seq=m.seq, mark=m)
+    ns = argparse_.parse_duration(point)
+    if ns is not None:
+        tick_ns = table.header["tick_ns"]
+        back = -(-ns // tick_ns)
+        return Since(point, "duration", ticks=max(0, now_ticks - back), duration_ns=ns)
+    names = sorted(set(m.name for m in table.valid_marks()))
+    raise MemleakError("no mark named %s (marks: %s)" % (point, ", ".join(names) if names else "none"))
+
+
+def apply_suppressions(groups, suppressions):
+    """Splits symbolized groups into (kept, suppressed); suppressed groups
+    remember the pattern that matched them."""
+    kept, suppressed = [], []
+    for g in groups:
+        pattern = suppressions.match(g.frames)
+        if pattern is None:
+            kept.append(g)
+        else:
+            g.suppressed_by = pattern
+            suppressed.append(g)
+    return kept, suppressed

@@ -1,0 +1,238 @@
+"""Argument parsing for the memleak commands: pure functions, no gdb.
+
+One table (OPTIONS) describes every command's options; it feeds the parser,
+the TAB completion and the help text, so they cannot disagree.
+"""
+
+import re
+import shlex
+
+from .errors import UsageError
+
+SUBCOMMANDS = ("top", "dump", "since", "mark", "stats")
+
+# kind: "flag" (no value), "int", "size", "choice", "file", "sizeint".
+_COMMON = {
+    "--json": ("flag", None, "print JSON (the format in design.md) instead of text"),
+    "--output": ("file", None, "write the output to FILE instead of the terminal"),
+}
+_TOP = {
+    "--by": ("choice", ("bytes", "count"), "order groups by live bytes (default) or block count"),
+    "--depth": ("int", None, "group by the innermost N return addresses instead of the whole stack"),
+    "--folded": ("flag", None, "print collapsed stacks (flame graph input) instead of the table"),
+    "--svg": ("file", None, "also write a flame graph of the groups to FILE"),
+    "--suppressions": ("file", None, "report groups matching a pattern of FILE separately"),
+}
+_DUMP = {
+    "--min-size": ("size", None, "only blocks of at least this size (e.g. 4096, 1MiB)"),
+    "--limit": ("int", None, "print at most N blocks"),
+    "--suppressions": _TOP["--suppressions"],
+}
+_SINCE = dict(_TOP)
+_SINCE.update(_DUMP)
+_SINCE.update({
+    "--dump": ("flag", None, "list the blocks (like dump) instead of grouping them"),
+    "--fail-over": ("size", None, "fail (non-zero exit in gdb -batch) if growth exceeds this size"),
+})
+
+OPTIONS = {
+    "top": dict(_TOP, **_COMMON),
+    "dump": dict(_DUMP, **_COMMON),
+    "since": dict(_SINCE, **_COMMON),
+    "mark": dict(_COMMON),
+    "stats": dict(_COMMON),
+}
+
+# Positional arguments, in order: (name, required, kind).
+POSITIONAL = {
+    "top": [("N", False, "int")],
+    "dump": [],
+    "since": [("POINT", True, "str"), ("N", False, "int")],
+    "mark": [("NAME", False, "str")],
+    "stats": [],
+}
+
+_DEFAULTS = {
+    "json": False, "output": None, "by": "bytes", "depth": None, "folded": False, "svg": None,
+    "suppressions": None, "min_size": 0, "limit": None, "dump": False, "fail_over": None,
+    "n": 20, "point": None, "name": None,
+}
+
+_SIZE_UNITS = {
+    "": 1, "b": 1,
+    "k": 1 << 10, "kb": 1000, "kib": 1 << 10,
+    "m": 1 << 20, "mb": 1000 ** 2, "mib": 1 << 20,
+    "g": 1 << 30, "gb": 1000 ** 3, "gib": 1 << 30,
+    "t": 1 << 40, "tb": 1000 ** 4, "tib": 1 << 40,
+}
+
+_DURATION_UNITS = {
+    "ms": 10 ** 6, "s": 10 ** 9, "m": 60 * 10 ** 9, "h": 3600 * 10 ** 9, "d": 86400 * 10 ** 9,
+}
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+
+
+class Args:
+    """Parsed arguments: one attribute per option, defaults filled in."""
+
+    def __init__(self, command, **values):
+        self.command = command
+        self.__dict__.update(_DEFAULTS)
+        self.__dict__.update(values)
+
+    def __repr__(self):
+        items = sorted((k, v) for k, v in self.__dict__.items())
+        return "Args(%s)" % ", ".join("%s=%r" % kv for kv in items)
+
+
+def parse_size(text):
+    """'4096', '10MiB', '1.5k' -> bytes. Binary units for k/M/G, decimal for kB/MB/GB."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    if not m or m.group(2).lower() not in _SIZE_UNITS:
+        raise UsageError("bad size %r (examples: 4096, 64KiB, 10MiB, 1GiB)" % text)
+    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]) if "." in m.group(1) \
+        else int(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
+
+
+def parse_duration(text):
+    """'90s', '5m', '1h30m', '500ms' -> nanoseconds, or None if not a duration."""
+    pos, total = 0, 0
+    for m in _DURATION_RE.finditer(text):
+        if m.start() != pos:
+            return None
+        value = m.group(1)
+        unit = _DURATION_UNITS[m.group(2)]
+        total += int(float(value) * unit) if "." in value else int(value) * unit
+        pos = m.end()
+    if pos != len(text) or pos == 0:
+        return None
+    return total
+
+
+def _parse_int(option, text, low=0):
+    if not re.fullmatch(r"\d+", text):
+        raise UsageError("%s needs a number, got %r" % (option, text))
+    value = int(text)
+    if value < low:
+        raise UsageError("%s must be at least %d" % (option, low))
+    return value
+
+
+def _split(argstring):
+    try:
+        return shlex.split(argstring)
+    except ValueError as e:
+        raise UsageError("cannot split arguments: %s" % e) from None
+
+
+def parse(command, argstring):
+    """Parses the argument string gdb passes to `memleak COMMAND`."""
+    if command not in OPTIONS:
+        raise UsageError("unknown command %r (commands: %s)" % (command, ", ".join(SUBCOMMANDS)))
+    table = OPTIONS[command]
+    positional = POSITIONAL[command]
+    values = {}
+    positionals = []
+    words = _split(argstring)
+    i = 0
+    while i < len(words):
+        word = words[i]
+        i += 1
+        if word.startswith("--") and len(word) > 2:
+            name, eq, inline = word.partition("=")
+            if name not in table:
+                raise UsageError("%s: unknown option %s (options: %s)"
+                                 % (command, name, " ".join(sorted(table))))
+            kind, choices, _ = table[name]
+            key = name[2:].replace("-", "_")
+            if kind == "flag":
+                if eq:
+                    raise UsageError("%s takes no value" % name)
+                values[key] = True
+                continue
+            if eq:
+                value = inline
+            else:
+                if i >= len(words):
+                    raise UsageError("%s needs a value" % name)
+                value = words[i]
+                i += 1
+            if kind == "int":
+                values[key] = _parse_int(name, value, 1)
+            elif kind == "size":
+                values[key] = parse_size(value)
+            elif kind == "choice":
+                if value not in choices:
+                    raise UsageError("%s must be one of %s, got %r" % (name, "|".join(choices), value))
+                values[key] = value
+            else:
+                if not value:
+                    raise UsageError("%s needs a file name" % name)
+                values[key] = value
+        else:
+            positionals.append(word)
+    if len(positionals) > len(positional):
+        if not positional:
+            raise UsageError("%s takes no argument %r" % (command, positionals[0]))
+        raise UsageError("%s takes %s, got %s" % (
+            command, " ".join(p[0] for p in positional), " ".join(positionals)))
+    for i, (pname, required, kind) in enumerate(positional):
+        if i >= len(positionals):
+            if required:
+                raise UsageError("%s needs %s" % (command, pname))
+            continue
+        word = positionals[i]
+        values[pname.lower()] = _parse_int(pname, word, 1) if kind == "int" else word
+    args = Args(command, **values)
+    if command == "since":
+        _check_since(args)
+    if command == "mark" and args.name is not None:
+        _check_mark_name(args.name)
+    if args.folded and args.json:
+        raise UsageError("--folded and --json are two different outputs: pick one")
+    return args
+
+
+def _check_since(args):
+    if args.dump and (args.folded or args.svg):
+        raise UsageError("--folded and --svg group blocks, --dump lists them: pick one")
+
+
+def _check_mark_name(name):
+    from . import abi
+    raw = name.encode("utf-8")
+    if not raw or len(raw) >= abi.MARK_NAME_SIZE:
+        raise UsageError("mark name must be 1 to %d bytes" % (abi.MARK_NAME_SIZE - 1))
+    if "\0" in name:
+        raise UsageError("mark name cannot hold a NUL byte")
+
+
+def complete(command, text, word):
+    """Completion for `memleak COMMAND`: returns (candidates, wants_file).
+
+    `text` is everything after the command name, `word` the word under the
+    cursor. After an option that takes a file, the caller should complete
+    file names (wants_file True)."""
+    table = OPTIONS.get(command, {})
+    word = word or ""
+    before = text[: len(text) - len(word)].split()
+    if before and before[-1] in table:
+        kind, choices, _ = table[before[-1]]
+        if kind == "file":
+            return [], True
+        if kind == "choice":
+            return [c for c in choices if c.startswith(word)], False
+        if kind != "flag":
+            return [], False
+    used = set(w.split("=")[0] for w in before)
+    return sorted(o for o in table if o.startswith(word) and o not in used), False
+
+
+def options_help(command):
+    """The option lines of a command's help text, from OPTIONS."""
+    lines = []
+    for name, (kind, choices, text) in sorted(OPTIONS[command].items()):
+        metavar = {"flag": "", "int": " N", "size": " BYTES", "file": " FILE",
+                   "choice": " " + "|".join(choices or ())}[kind]
+        lines.append("  %-24s %s" % (name + metavar, text))
+    return "\n".join(lines)

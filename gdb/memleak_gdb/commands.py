@@ -1,0 +1,299 @@
+"""The memleak commands, independent of gdb.
+
+Each command is a function of parsed arguments and a target: an object
+giving the table snapshot, symbolized frames for a pc, the snapshot's time,
+and (live processes only) memory writes. gdb_backend supplies the real
+target and turns these functions into gdb commands; the unit tests supply
+a byte image.
+
+Target interface:
+    table() -> reader.Table
+    is_live: bool        (False for a core file)
+    now_ticks(table) -> int  the snapshot's time in ticks
+    symbolize(pc) -> list[aggregate.Frame]  innermost first
+    write(addr, data)    live processes only
+"""
+
+import struct
+
+from . import abi, aggregate, args as argparse_, render
+from .errors import MemleakError
+
+PREFIX_HELP = """Find memory leaks in a process running with libmemleak.so, or in its core.
+
+The runtime (LD_PRELOAD=.../libmemleak.so) records every live heap block with
+its allocation stack; these commands read that record by memory reads alone,
+so they work the same on a live process (gdb -p PID, or a program started
+under gdb and stopped) and on a core file (gcore, or a crash's core).
+
+Usage: memleak top|dump|since|mark|stats [ARGS...]
+
+Every command takes --json (machine-readable output, format in design.md)
+and --output FILE (write there instead of the terminal).
+"set memleak debug on" shows the Python traceback of an error."""
+
+HELP = {
+    "top": """Show the allocation stacks holding the most live memory.
+
+Usage: memleak top [N] [--by bytes|count] [--depth D] [--folded] [--svg FILE]
+                   [--suppressions FILE] [--json] [--output FILE]
+
+Groups every live block by its whole allocation stack (or by its innermost D
+return addresses with --depth) and prints the N largest groups (default 20),
+each with its frames: "#0 0xPC in function file:line", inlined calls shown as
+their own frames marked "(inlined)". The header line's totals cover every live
+block, shown or not. Shards the process was changing when it stopped are
+reported as "in flux".
+
+Options:
+""",
+    "dump": """List every live block with its allocation stack, oldest first.
+
+Usage: memleak dump [--min-size BYTES] [--limit N] [--suppressions FILE]
+                    [--json] [--output FILE]
+
+Each block shows its address, requested size, allocation sequence number,
+allocating thread id (LWP) and allocation time, then its stack.
+
+Options:
+""",
+    "since": """Show only what was allocated after a point and is still live.
+
+Usage: memleak since POINT [--dump] [--fail-over BYTES] [top or dump options]
+
+POINT is one of:
+  a sequence number (digits)   blocks with a greater sequence number;
+  a mark name                  the latest valid mark of that name (memleak mark,
+                               or memleak_mark() in the program);
+  a duration (90s, 5m, 2h, 1h30m, 500ms)
+                               blocks allocated in that time before the snapshot:
+                               for a live process the snapshot is now; for a core
+                               file it is the newest time stamp the table holds.
+Output is grouped like `memleak top` unless --dump lists the blocks.
+--fail-over BYTES makes the command fail after printing when the growth (bytes
+not suppressed) exceeds BYTES, so `gdb -batch` exits with a non-zero status.
+
+Options:
+""",
+    "mark": """Store a named point in the allocation sequence in the process.
+
+Usage: memleak mark [NAME] [--json] [--output FILE]
+
+Writes NAME (default mark-N) with the last sequence number issued so far into
+the runtime's marks table of the live process, so `memleak since NAME` works
+later, in this session, another gdb session, or on a core dumped afterwards.
+Marking an existing name again moves it. Needs a live process.
+
+Options:
+""",
+    "stats": """Show the runtime's counters.
+
+Usage: memleak stats [--json] [--output FILE]
+
+Live blocks and bytes, allocations, frees, peak bytes, dropped records and
+stacks, untracked frees, bootstrap bytes, distinct stacks, shards in flux,
+ABI and runtime version, pid, start time and the marks.
+
+Options:
+""",
+}
+
+
+def help_text(command):
+    return HELP[command] + argparse_.options_help(command)
+
+
+class _Symbolizer:
+    """Frames per stack, through the target's per-pc symbolizer."""
+
+    def __init__(self, target):
+        self.target = target
+        self.cache = {}
+
+    def frames(self, pcs):
+        f = self.cache.get(pcs)
+        if f is None:
+            f = self.cache[pcs] = aggregate.symbolize_pcs(pcs, self.target.symbolize)
+        return f
+
+    def fill(self, groups):
+        for g in groups:
+            if g.frames is None:
+                g.frames = self.frames(g.pcs)
+
+
+def _load_suppressions(path):
+    if path is None:
+        return None
+    from . import suppress
+    try:
+        return suppress.load(path)
+    except suppress.SuppressionError as e:
+        raise MemleakError(str(e)) from None
+    except OSError as e:
+        raise MemleakError("cannot read suppressions %s: %s" % (path, e.strerror)) from None
+
+
+def _pid(table):
+    return table.header["pid"]
+
+
+def _top(a, target, table, blocks, since=None):
+    sym = _Symbolizer(target)
+    groups = aggregate.group_blocks(table, blocks, a.depth, a.by)
+    total_bytes, total_count = aggregate.totals(blocks)
+    supp = _load_suppressions(a.suppressions)
+    suppressed = None
+    if supp is not None:
+        sym.fill(groups)
+        groups, suppressed = aggregate.apply_suppressions(groups, supp)
+    out = []
+    if a.folded or a.svg:
+        from . import flame
+        sym.fill(groups)
+        if a.svg:
+            title = "memleak %s (pid %d, by %s)" % (
+                "top" if since is None else "since " + since.point, _pid(table), a.by)
+            svg = flame.render_svg(groups, a.by, title)
+            try:
+                with open(a.svg, "w") as f:
+                    f.write(svg)
+            except OSError as e:
+                raise MemleakError("cannot write %s: %s" % (a.svg, e.strerror)) from None
+        if a.folded:
+            out.append("".join(line + "\n" for line in flame.folded_lines(groups, a.by)))
+    if not a.folded:
+        shown = groups[:a.n]
+        sym.fill(shown)
+        if a.json:
+            out.append(render.top_json(table, _pid(table), shown, a.by, total_bytes, total_count,
+                                       since, suppressed))
+        else:
+            out.append(render.top_text(table, _pid(table), groups, shown, a.by, total_bytes,
+                                       total_count, since, suppressed))
+    growth = total_bytes - (sum(g.bytes for g in suppressed) if suppressed else 0)
+    return "".join(out), growth
+
+
+def _dump(a, target, table, blocks, since=None):
+    sym = _Symbolizer(target)
+    total_bytes, total_count = aggregate.totals(blocks)
+    supp = _load_suppressions(a.suppressions)
+    suppressed = None
+    if supp is not None:
+        groups = aggregate.group_blocks(table, blocks)
+        sym.fill(groups)
+        _, suppressed = aggregate.apply_suppressions(groups, supp)
+        hidden = set(g.pcs for g in suppressed)
+        blocks = [b for b in blocks if table.stack(b.stack_id).pcs not in hidden]
+    selected = sorted((b for b in blocks if b.size >= a.min_size), key=lambda b: b.seq)
+    chosen = selected if a.limit is None else selected[:a.limit]
+    rows = []
+    for b in chosen:
+        st = table.stack(b.stack_id)
+        rows.append((b, sym.frames(st.pcs), st.truncated))
+    if a.json:
+        text = render.dump_json(table, _pid(table), rows, since, suppressed)
+    else:
+        text = render.dump_text(table, _pid(table), rows, total_bytes, total_count, len(selected),
+                                a.min_size, a.limit, since, suppressed)
+    growth = total_bytes - (sum(g.bytes for g in suppressed) if suppressed else 0)
+    return text, growth
+
+
+def cmd_top(a, target):
+    table = target.table()
+    return _top(a, target, table, table.blocks)[0]
+
+
+def cmd_dump(a, target):
+    table = target.table()
+    return _dump(a, target, table, table.blocks)[0]
+
+
+def cmd_since(a, target):
+    table = target.table()
+    since = aggregate.resolve_since(a.point, table, target.now_ticks(table))
+    blocks = since.select(table.blocks)
+    if a.dump:
+        text, growth = _dump(a, target, table, blocks, since)
+    else:
+        text, growth = _top(a, target, table, blocks, since)
+    if a.fail_over is not None and growth > a.fail_over:
+        return text, MemleakError("grew by %d bytes since %s, over the limit of %d"
+                                  % (growth, a.point, a.fail_over))
+    return text
+
+
+def cmd_stats(a, target):
+    table = target.table()
+    return render.stats_json(table, _pid(table)) if a.json else render.stats_text(table, _pid(table))
+
+
+def cmd_mark(a, target):
+    if not target.is_live:
+        raise MemleakError("marks need a live process (this is a core file)")
+    table = target.table()
+    h = table.header
+    cap, size = h["mark_capacity"], h["mark_size"]
+    names = set(m.name for m in table.marks)
+    name = a.name
+    if name is None:
+        n = h["mark_count"] + 1
+        while "mark-%d" % n in names:
+            n += 1
+        name = "mark-%d" % n
+    same = [m for m in table.marks if m.name == name]
+    slot = same[-1].slot if same else h["mark_count"]
+    if slot >= cap:
+        raise MemleakError("the marks table is full (%d marks): reuse a name to move a mark" % cap)
+    seq = h["seq"]
+    ticks = target.now_ticks(table) & 0xFFFFFFFF
+    at = h["marks"] + slot * size
+    off = abi.MARK_OFFSETS
+    target.write(at + off["state"], struct.pack("<I", abi.MARK_WRITING))
+    target.write(at + off["name"], name.encode("utf-8").ljust(abi.MARK_NAME_SIZE, b"\0"))
+    target.write(at + off["seq"], struct.pack("<Q", seq))
+    target.write(at + off["ticks"], struct.pack("<I", ticks))
+    target.write(at + off["state"], struct.pack("<I", abi.MARK_VALID))
+    if not same:
+        target.write(table.root + abi.INTROSPECT_OFFSETS["mark_count"], struct.pack("<I", slot + 1))
+    if a.json:
+        import json
+        return json.dumps({"format": "memleak-mark", "version": render.JSON_VERSION,
+                           "pid": _pid(table), "name": name, "seq": seq, "slot": slot,
+                           "time_ns": table.realtime_ns(ticks)}, indent=1) + "\n"
+    return "memleak: mark %r set at sequence number %d, %s (slot %d of %d)\n" % (
+        name, seq, render.time_text(table, ticks), slot, cap)
+
+
+COMMANDS = {
+    "top": cmd_top,
+    "dump": cmd_dump,
+    "since": cmd_since,
+    "mark": cmd_mark,
+    "stats": cmd_stats,
+}
+
+
+def run(command, argstring, make_target, write):
+    """Runs one command: parses, builds the target (so bad arguments are
+    reported before anything is read), computes, writes the output through
+    `write` (or to --output FILE), then raises a deferred failure if the
+    command has one (--fail-over). Errors are MemleakError."""
+    a = argparse_.parse(command, argstring)
+    result = COMMANDS[command](a, make_target())
+    failure = None
+    if isinstance(result, tuple):
+        result, failure = result
+    if a.output:
+        try:
+            with open(a.output, "w") as f:
+                f.write(result)
+        except OSError as e:
+            raise MemleakError("cannot write %s: %s" % (a.output, e.strerror)) from None
+    else:
+        write(result)
+    if failure is not None:
+        raise failure
+    return a

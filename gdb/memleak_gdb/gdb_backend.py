@@ -1,0 +1,281 @@
+"""Everything that talks to gdb: memory, symbols, the commands themselves.
+
+This is the only module that imports gdb. It supplies commands.py's target
+(memory reads through the selected inferior, symbolization through gdb's
+own DWARF reader) and registers `memleak` and its subcommands, with one
+error handler that turns every failure into a single `memleak:` line.
+"""
+
+import time
+import traceback
+
+import gdb
+
+from . import aggregate, args as argparse_, commands, reader
+from .errors import MemleakError, ReadError
+
+NO_TARGET = "no process or core file: attach with gdb -p PID or open a core"
+NOT_LOADED = ("libmemleak.so is not loaded in this process: start the program with "
+              "LD_PRELOAD=.../libmemleak.so")
+
+
+class InferiorMemory:
+    """reader's byte source over the selected inferior."""
+
+    def __init__(self, inferior):
+        self.inferior = inferior
+
+    def read(self, addr, n):
+        if n == 0:
+            return b""
+        try:
+            return self.inferior.read_memory(addr, n).tobytes()
+        except (gdb.MemoryError, gdb.error, OverflowError, ValueError):
+            raise ReadError(addr, n) from None
+
+
+def _inferior():
+    inf = gdb.selected_inferior()
+    if inf is None or inf.pid == 0 or not inf.threads():
+        raise MemleakError(NO_TARGET)
+    return inf
+
+
+def _is_core(inf):
+    conn = getattr(inf, "connection", None)
+    return conn is not None and conn.type == "core"
+
+
+def find_root():
+    """Address of memleak_introspect: through debug info when there is
+    some, else through the minimal (ELF) symbol."""
+    for lookup in (gdb.lookup_global_symbol, gdb.lookup_static_symbol):
+        try:
+            sym = lookup("memleak_introspect")
+        except gdb.error:
+            sym = None
+        if sym is not None and not sym.is_function:
+            try:
+                return int(sym.value().address)
+            except (gdb.error, TypeError):
+                pass
+    try:
+        return int(gdb.parse_and_eval("(unsigned long) &memleak_introspect"))
+    except gdb.error:
+        raise MemleakError(NOT_LOADED) from None
+
+
+class _SymbolCache:
+    """Frames per return address, kept until the set of objfiles changes."""
+
+    def __init__(self):
+        self.frames = {}
+
+    def clear(self, *_):
+        self.frames.clear()
+
+
+_cache = _SymbolCache()
+
+
+def _symtab_file(symtab):
+    if symtab is None:
+        return None
+    try:
+        return symtab.fullname()
+    except gdb.error:
+        return symtab.filename
+
+
+def _objfile_name(progspace, pc, block):
+    name = progspace.solib_name(pc)
+    if name:
+        return name
+    if block is not None:
+        fn = block.function
+        if fn is not None and fn.symtab is not None:
+            obj = fn.symtab.objfile
+            return (obj.owner or obj).filename
+    return None
+
+
+def _minimal_name(pc):
+    text = gdb.format_address(pc)
+    start = text.find("<")
+    if start < 0:
+        return None
+    name = text[start + 1:text.rfind(">")]
+    plus = name.rfind("+")
+    return name[:plus] if plus > 0 else name
+
+
+def symbolize(pc):
+    """Frames for one return address, innermost first. The lookup uses pc-1
+    (the call instruction, not the one after it). Inlined calls at that
+    address come out as frames of their own marked inlined: gdb's block tree
+    holds one function block per inlined call, whose symbol's line and symtab
+    are the call site (DW_AT_call_line/call_file), and the outermost
+    function block is the real function."""
+    frames = _cache.frames.get(pc)
+    if frames is not None:
+        return frames
+    look = pc - 1 if pc else pc
+    progspace = gdb.current_progspace()
+    try:
+        block = gdb.block_for_pc(look)
+    except (gdb.error, RuntimeError):
+        block = None
+    functions = []
+    b = block
+    while b is not None and not b.is_static and not b.is_global:
+        if b.function is not None:
+            functions.append(b.function)
+        b = b.superblock
+    try:
+        objname = _objfile_name(progspace, look, block)
+    except gdb.error:
+        objname = None
+    if not functions:
+        try:
+            name = _minimal_name(look)
+        except gdb.error:
+            name = None
+        if name is not None and objname is None:
+            objname = progspace.filename
+        frames = [aggregate.Frame(pc, name, None, None, objname, False)]
+    else:
+        sal = gdb.find_pc_line(look)
+        file, line = _symtab_file(sal.symtab), (sal.line or None)
+        frames = []
+        last = len(functions) - 1
+        for i, fn in enumerate(functions):
+            frames.append(aggregate.Frame(pc, fn.print_name, file, line, objname, i < last))
+            # The caller's location is this inlined call's call site.
+            file, line = _symtab_file(fn.symtab), (fn.line or None)
+    _cache.frames[pc] = frames
+    return frames
+
+
+class GdbTarget:
+    """commands.py's target over the selected inferior or core."""
+
+    def __init__(self):
+        self.inferior = _inferior()
+        self.is_live = not _is_core(self.inferior)
+        self.memory = InferiorMemory(self.inferior)
+
+    def table(self):
+        return reader.read_table(self.memory, find_root())
+
+    def now_ticks(self, table):
+        if not self.is_live:
+            return table.newest_ticks
+        h = table.header
+        # CLOCK_MONOTONIC is system-wide, so the host's clock is the
+        # inferior's for a local process.
+        now = time.clock_gettime_ns(time.CLOCK_MONOTONIC) - h["start_monotonic_ns"]
+        if now < 0:
+            return table.newest_ticks
+        return now // h["tick_ns"]
+
+    def symbolize(self, pc):
+        return symbolize(pc)
+
+    def write(self, addr, data):
+        try:
+            self.inferior.write_memory(addr, data)
+        except (gdb.MemoryError, gdb.error) as e:
+            raise MemleakError("cannot write %d bytes at 0x%x: %s" % (len(data), addr, e)) from None
+
+
+class DebugParameter(gdb.Parameter):
+    """Show the Python traceback of memleak errors."""
+
+    set_doc = "Set whether memleak errors show their Python traceback."
+    show_doc = "Show whether memleak errors show their Python traceback."
+
+    def __init__(self):
+        super().__init__("memleak debug", gdb.COMMAND_MAINTENANCE, gdb.PARAM_BOOLEAN)
+        self.value = False
+
+    def get_show_string(self, svalue):
+        return "memleak debug is %s." % svalue
+
+
+class _SetPrefix(gdb.Command):
+    """Settings of the memleak commands."""
+
+    def __init__(self, verb):
+        super().__init__(verb + " memleak", gdb.COMMAND_DATA, gdb.COMPLETE_NONE, True)
+
+
+_debug = None
+
+
+def _run(fn):
+    """The one error handler: every failure becomes one `memleak:` line."""
+    try:
+        fn()
+    except gdb.GdbError:
+        raise
+    except KeyboardInterrupt:
+        raise gdb.GdbError("memleak: interrupted") from None
+    except MemleakError as e:
+        if _debug is not None and _debug.value:
+            traceback.print_exc()
+        raise gdb.GdbError("memleak: %s" % e) from None
+    except gdb.error as e:
+        if _debug is not None and _debug.value:
+            traceback.print_exc()
+        raise gdb.GdbError("memleak: %s" % e) from None
+    except Exception as e:
+        if _debug is not None and _debug.value:
+            traceback.print_exc()
+        raise gdb.GdbError("memleak: internal error (%s: %s); 'set memleak debug on' shows where"
+                           % (type(e).__name__, e)) from None
+
+
+class _Subcommand(gdb.Command):
+    name = None
+
+    def __init__(self):
+        super().__init__("memleak " + self.name, gdb.COMMAND_DATA)
+
+    def invoke(self, arg, from_tty):
+        self.dont_repeat()
+        _run(lambda: commands.run(self.name, arg, GdbTarget, gdb.write))
+
+    def complete(self, text, word):
+        candidates, wants_file = argparse_.complete(self.name, text, word)
+        return gdb.COMPLETE_FILENAME if wants_file else candidates
+
+
+class MemleakCommand(gdb.Command):
+    __doc__ = commands.PREFIX_HELP
+
+    def __init__(self):
+        super().__init__("memleak", gdb.COMMAND_DATA, gdb.COMPLETE_NONE, True)
+
+    def invoke(self, arg, from_tty):
+        self.dont_repeat()
+        if not arg.strip():
+            gdb.execute("help memleak", from_tty)
+            return
+        raise gdb.GdbError("memleak: unknown command %r (commands: %s)"
+                           % (arg.split()[0], ", ".join(argparse_.SUBCOMMANDS)))
+
+
+def register():
+    """Registers the commands and the debug parameter (idempotent per gdb)."""
+    global _debug
+    MemleakCommand()
+    for name in argparse_.SUBCOMMANDS:
+        cls = type("Memleak%sCommand" % name.capitalize(), (_Subcommand,),
+                   {"__doc__": commands.help_text(name), "name": name})
+        cls()
+    _SetPrefix("set")
+    _SetPrefix("show")
+    _debug = DebugParameter()
+    gdb.events.new_objfile.connect(_cache.clear)
+    gdb.events.clear_objfiles.connect(_cache.clear)
+    gdb.events.exited.connect(_cache.clear)

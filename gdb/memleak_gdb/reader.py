@@ -1,0 +1,276 @@
+"""Reads the runtime's table out of a process image, trusting nothing.
+
+The byte source is any object with `read(addr, n) -> bytes` that raises
+errors.ReadError when the memory is not there: gdb's inferior is one, a
+dict-backed image in the unit tests is another. Everything is read in
+whole arrays (the root, the shard array, each chunk directory, each record
+chunk, each depot chunk, the marks table); nothing is read value by value.
+
+Every pointer and count is checked before it is followed, and every bound
+comes from the table's own published limits, so corrupt memory ends in one
+MemleakError and never in a long loop or a huge read.
+"""
+
+import collections
+import struct
+
+from . import abi
+from .errors import CorruptTable, MemleakError
+
+# Highest user-space address on x86-64 and aarch64 with 5-level / 52-bit
+# page tables; anything above is not a pointer a runtime wrote.
+ADDRESS_LIMIT = 1 << 57
+
+# Sanity bounds on counts, far above what the runtime uses, so that a
+# corrupt count fails fast instead of asking for gigabytes.
+MAX_SHARDS = 1 << 16
+MAX_RECORDS_PER_CHUNK = 1 << 24
+MAX_CHUNKS_PER_SHARD = 1 << 24
+MAX_DEPTH = 4096
+MAX_STACK_CHUNK_SIZE = 1 << 30
+MAX_STACK_CHUNKS = 1 << 24
+MAX_MARKS = 1 << 16
+MAX_STRUCT_SIZE = 1 << 16
+MAX_TOTAL_RECORDS = 1 << 32
+
+Block = collections.namedtuple("Block", "address size seq ticks tid stack_id")
+Stack = collections.namedtuple("Stack", "pcs truncated")
+Mark = collections.namedtuple("Mark", "slot name seq ticks state")
+Shard = collections.namedtuple(
+    "Shard", "lock chunk_count chunks live_count live_bytes allocs frees last_ticks")
+
+_HEADER_STRUCT = struct.Struct(abi.struct_format(abi.INTROSPECT_FIELDS, abi.INTROSPECT_SIZE))
+_HEADER_NAMES = abi.field_names(abi.INTROSPECT_FIELDS)
+
+
+def _decode_header(data):
+    values = _HEADER_STRUCT.unpack_from(data)
+    raw = dict(zip(_HEADER_NAMES, values))
+    header = {}
+    for name, code, _ in abi.INTROSPECT_FIELDS:
+        if code[:-1].isdigit() and code[-1] != "s":
+            header[name] = [raw["%s[%d]" % (name, i)] for i in range(int(code[:-1]))]
+        else:
+            header[name] = raw[name]
+    header["runtime_version"] = _cstring(header["runtime_version"])
+    return header
+
+
+def _cstring(data):
+    return data.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+class Table:
+    """One snapshot of the runtime's table."""
+
+    def __init__(self, root, header, shards, blocks, stacks, marks, stack_in_flux):
+        self.root = root
+        self.header = header
+        self.shards = shards
+        self.blocks = blocks
+        self.stacks = stacks
+        self.marks = marks
+        self.stack_in_flux = stack_in_flux
+
+    @property
+    def shards_in_flux(self):
+        return sum(1 for s in self.shards if s.lock)
+
+    @property
+    def newest_ticks(self):
+        """The newest time the table holds: what a core's "now" is."""
+        ticks = max((s.last_ticks for s in self.shards), default=0)
+        ticks = max(ticks, max((m.ticks for m in self.marks), default=0))
+        return max(ticks, max((b.ticks for b in self.blocks), default=0))
+
+    def stack(self, stack_id):
+        """The stack for a record's id (an empty stack for id 0)."""
+        if stack_id == 0:
+            return Stack((), False)
+        return self.stacks[stack_id]
+
+    def realtime_ns(self, ticks):
+        h = self.header
+        return h["start_realtime_ns"] + ticks * h["tick_ns"]
+
+    def valid_marks(self):
+        return [m for m in self.marks if m.state == abi.MARK_VALID]
+
+
+def check_pointer(what, addr, length, align=8):
+    if addr == 0:
+        raise CorruptTable("%s is a null pointer" % what)
+    if addr % align:
+        raise CorruptTable("%s 0x%x is not %d-byte aligned" % (what, addr, align))
+    if addr >= ADDRESS_LIMIT or addr + length > ADDRESS_LIMIT:
+        raise CorruptTable("%s 0x%x is not a user-space address" % (what, addr))
+
+
+def _check_bound(what, value, low, high):
+    if not low <= value <= high:
+        raise CorruptTable("%s is %d, outside %d..%d" % (what, value, low, high))
+
+
+def _check_layout(what, size, offsets, fields, known_size):
+    if size < known_size or size > MAX_STRUCT_SIZE or size % 4:
+        raise CorruptTable("%s size is %d (this reader knows %d)" % (what, size, known_size))
+    for (name, _, expected), got in zip(fields, offsets):
+        if got != expected:
+            raise CorruptTable("%s field %s at offset %d, expected %d" % (what, name, got, expected))
+
+
+def read_header(mem, root):
+    """Reads and validates the root object; returns its fields as a dict."""
+    check_pointer("memleak_introspect", root, abi.INTROSPECT_SIZE)
+    head = mem.read(root, 16)
+    magic, version, size = struct.unpack_from("<QII", head)
+    if magic != abi.MAGIC:
+        raise MemleakError("not a memleak table: magic at 0x%x is 0x%016x, expected 0x%016x"
+                           % (root, magic, abi.MAGIC))
+    if version != abi.VERSION:
+        raise MemleakError("unknown ABI version %d (this gdb extension reads %d)"
+                           % (version, abi.VERSION))
+    if size < abi.INTROSPECT_SIZE or size > MAX_STRUCT_SIZE:
+        raise CorruptTable("memleak_introspect size is %d, expected at least %d"
+                           % (size, abi.INTROSPECT_SIZE))
+    h = _decode_header(mem.read(root, abi.INTROSPECT_SIZE))
+    _check_layout("record", h["record_size"], h["record_offsets"], abi.RECORD_FIELDS, abi.RECORD_SIZE)
+    _check_layout("shard", h["shard_size"], h["shard_offsets"], abi.SHARD_FIELDS, abi.SHARD_SIZE)
+    _check_layout("stack", h["stack_header_size"], h["stack_offsets"], abi.STACK_FIELDS,
+                  abi.STACK_HEADER_SIZE)
+    _check_layout("mark", h["mark_size"], h["mark_offsets"], abi.MARK_FIELDS, abi.MARK_SIZE)
+    if h["record_size"] % 8 or h["stack_header_size"] % 8:
+        raise CorruptTable("record size %d or stack header size %d is not a multiple of 8"
+                           % (h["record_size"], h["stack_header_size"]))
+    sc = h["shard_count"]
+    if sc == 0 or sc > MAX_SHARDS or sc & (sc - 1):
+        raise CorruptTable("shard_count is %d, not a power of two up to %d" % (sc, MAX_SHARDS))
+    _check_bound("records_per_chunk", h["records_per_chunk"], 1, MAX_RECORDS_PER_CHUNK)
+    _check_bound("max_chunks_per_shard", h["max_chunks_per_shard"], 0, MAX_CHUNKS_PER_SHARD)
+    _check_bound("max_depth", h["max_depth"], 1, MAX_DEPTH)
+    _check_bound("max_stack_chunks", h["max_stack_chunks"], 0, MAX_STACK_CHUNKS)
+    _check_bound("stack_chunk_count", h["stack_chunk_count"], 0, h["max_stack_chunks"])
+    if h["stack_chunk_count"]:
+        cs = h["stack_chunk_size"]
+        if cs % 8 or cs < h["stack_header_size"] + 8 or cs > MAX_STACK_CHUNK_SIZE:
+            raise CorruptTable("stack_chunk_size is %d, not a multiple of 8 between %d and %d"
+                               % (cs, h["stack_header_size"] + 8, MAX_STACK_CHUNK_SIZE))
+    _check_bound("mark_capacity", h["mark_capacity"], 0, MAX_MARKS)
+    if h["tick_ns"] == 0 or h["tick_ns"] > 10 ** 10:
+        raise CorruptTable("tick_ns is %d" % h["tick_ns"])
+    return h
+
+
+class _Depot:
+    """The stack depot, read chunk by chunk; stacks decoded on demand."""
+
+    def __init__(self, mem, h):
+        self.h = h
+        self.chunk_size = h["stack_chunk_size"]
+        self.words_per_chunk = self.chunk_size // 8 if self.chunk_size else 0
+        self.hsize = h["stack_header_size"]
+        count = h["stack_chunk_count"]
+        self.chunks = []
+        if count == 0:
+            return
+        check_pointer("stack chunk directory", h["stack_chunks"], count * 8)
+        addrs = struct.unpack("<%dQ" % count, mem.read(h["stack_chunks"], count * 8))
+        if len(set(addrs)) != count:
+            raise CorruptTable("stack depot lists a chunk twice")
+        for i, a in enumerate(addrs):
+            check_pointer("stack chunk %d" % i, a, self.chunk_size)
+            self.chunks.append(mem.read(a, self.chunk_size))
+
+    def decode(self, stack_id):
+        if not self.chunks:
+            raise CorruptTable("stack id %d but the stack depot is empty" % stack_id)
+        word = stack_id - 1
+        chunk, index = divmod(word, self.words_per_chunk)
+        if chunk >= len(self.chunks):
+            raise CorruptTable("stack id %d is beyond the %d depot chunks" % (stack_id, len(self.chunks)))
+        data = self.chunks[chunk]
+        off = index * 8
+        if off + self.hsize > self.chunk_size:
+            raise CorruptTable("stack id %d: header crosses its chunk" % stack_id)
+        _, depth, flags = struct.unpack_from("<IHH", data, off)
+        if depth == 0 or depth > self.h["max_depth"]:
+            raise CorruptTable("stack id %d has depth %d (max_depth %d)"
+                               % (stack_id, depth, self.h["max_depth"]))
+        start = off + self.hsize
+        if start + depth * 8 > self.chunk_size:
+            raise CorruptTable("stack id %d: %d frames cross its chunk" % (stack_id, depth))
+        pcs = struct.unpack_from("<%dQ" % depth, data, start)
+        return Stack(pcs, bool(flags & abi.STACK_TRUNCATED))
+
+
+def _record_unpacker(h):
+    fmt = abi.struct_format(abi.RECORD_FIELDS, h["record_size"])
+    return struct.Struct(fmt)
+
+
+def _read_shards(mem, h):
+    count, size = h["shard_count"], h["shard_size"]
+    check_pointer("shard array", h["shards"], count * size)
+    data = mem.read(h["shards"], count * size)
+    fmt = struct.Struct(abi.struct_format(abi.SHARD_FIELDS, size))
+    return [Shard(*fmt.unpack_from(data, i * size)) for i in range(count)]
+
+
+def _read_marks(mem, h):
+    cap, size = h["mark_capacity"], h["mark_size"]
+    used = min(h["mark_count"], cap)
+    if used == 0:
+        return []
+    check_pointer("marks table", h["marks"], cap * size)
+    data = mem.read(h["marks"], used * size)
+    fmt = struct.Struct(abi.struct_format(abi.MARK_FIELDS, size))
+    marks = []
+    for slot in range(used):
+        name, seq, ticks, state = fmt.unpack_from(data, slot * size)
+        marks.append(Mark(slot, _cstring(name), seq, ticks, state))
+    return marks
+
+
+def read_table(mem, root):
+    """Reads one consistent snapshot of the table whose root is at `root`."""
+    h = read_header(mem, root)
+    shards = _read_shards(mem, h)
+    rpc, rsize = h["records_per_chunk"], h["record_size"]
+    chunk_bytes = rpc * rsize
+    total_chunks = 0
+    for i, s in enumerate(shards):
+        if s.chunk_count > h["max_chunks_per_shard"]:
+            raise CorruptTable("shard %d has %d chunks, more than max_chunks_per_shard %d"
+                               % (i, s.chunk_count, h["max_chunks_per_shard"]))
+        total_chunks += s.chunk_count
+    if total_chunks * rpc > MAX_TOTAL_RECORDS:
+        raise CorruptTable("%d record chunks of %d records is more than any process holds"
+                           % (total_chunks, rpc))
+
+    unpack = _record_unpacker(h).iter_unpack
+    seen_chunks = set()
+    blocks = []
+    append = blocks.append
+    for i, s in enumerate(shards):
+        if s.chunk_count == 0:
+            continue
+        check_pointer("shard %d chunk directory" % i, s.chunks, s.chunk_count * 8)
+        addrs = struct.unpack("<%dQ" % s.chunk_count, mem.read(s.chunks, s.chunk_count * 8))
+        for j, a in enumerate(addrs):
+            check_pointer("shard %d chunk %d" % (i, j), a, chunk_bytes)
+            if a in seen_chunks:
+                raise CorruptTable("record chunk 0x%x is listed twice" % a)
+            seen_chunks.add(a)
+            for address, size_lo, size_hi, seq_hi, seq_lo, ticks, tid, sid in unpack(mem.read(a, chunk_bytes)):
+                if address:
+                    append(Block(address, size_lo | size_hi << 32, seq_lo | seq_hi << 32,
+                                 ticks, tid, sid))
+
+    depot = _Depot(mem, h)
+    stacks = {}
+    for b in blocks:
+        sid = b.stack_id
+        if sid and sid not in stacks:
+            stacks[sid] = depot.decode(sid)
+    marks = _read_marks(mem, h)
+    return Table(root, h, shards, blocks, stacks, marks, bool(h["stack_lock"]))

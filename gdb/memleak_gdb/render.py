@@ -1,0 +1,245 @@
+"""Text and JSON output of the memleak commands (design.md's contract)."""
+
+import datetime
+import json
+import os
+
+JSON_VERSION = 1
+
+
+def human_size(n):
+    """1536 -> '1.5 KiB'; bytes below 1 KiB stay exact ('17 B')."""
+    if n < 1024:
+        return "%d B" % n
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        n /= 1024.0
+        if n < 1024 or unit == "TiB":
+            return "%.1f %s" % (n, unit)
+
+
+def percent(part, whole):
+    return "%.1f%%" % (100.0 * part / whole) if whole else "-"
+
+
+def frame_text(index, f):
+    where = ""
+    if f.file:
+        where = " %s:%d" % (f.file, f.line) if f.line else " " + f.file
+    elif f.object:
+        where = " (%s)" % os.path.basename(f.object)
+    return "#%d 0x%016x in %s%s%s" % (index, f.pc, f.function or "??", where,
+                                      " (inlined)" if f.inlined else "")
+
+
+def frame_json(f):
+    return {"pc": f.pc, "function": f.function, "file": f.file, "line": f.line,
+            "object": f.object, "inlined": bool(f.inlined)}
+
+
+def _frames_lines(frames, truncated, indent="      "):
+    lines = [indent + frame_text(i, f) for i, f in enumerate(frames)]
+    if not frames:
+        lines.append(indent + "(no stack was captured)")
+    if truncated:
+        lines.append(indent + "... (deeper frames not recorded)")
+    return lines
+
+
+def flux_note(table):
+    notes = []
+    n = table.shards_in_flux
+    if n:
+        notes.append("%d of %d shards in flux (the process stopped while changing them: "
+                     "a block being recorded or freed there may be missing or still shown)"
+                     % (n, len(table.shards)))
+    if table.stack_in_flux:
+        notes.append("the stack depot is in flux (a stack was being added)")
+    return notes
+
+
+def suppressed_line(suppressed):
+    nbytes = sum(g.bytes for g in suppressed)
+    count = sum(g.count for g in suppressed)
+    patterns = len(set(g.suppressed_by for g in suppressed))
+    return "suppressed: %d bytes in %d blocks by %d patterns" % (nbytes, count, patterns)
+
+
+def top_text(table, pid, groups, shown, by, total_bytes, total_count, since=None,
+             suppressed=None):
+    """`shown` groups (symbolized) out of `groups` (all kept groups)."""
+    head = "memleak top: %s in %d live blocks" % (human_size(total_bytes), total_count)
+    if since is not None:
+        head = "memleak since %s: %s in %d blocks allocated after %s" % (
+            since.point, human_size(total_bytes), total_count, since.describe())
+    head += ", %d stacks (pid %d); %d largest by %s" % (len(groups), pid, len(shown), by)
+    lines = [head]
+    for note in flux_note(table):
+        lines.append("note: " + note)
+    if suppressed is not None:
+        lines.append(suppressed_line(suppressed))
+    if not shown:
+        lines.append("(no live blocks)" if since is None else "(nothing allocated since then)")
+        return "\n".join(lines) + "\n"
+    sizes = [human_size(g.bytes) for g in shown]
+    pcts = [percent(g.bytes if by == "bytes" else g.count,
+                    total_bytes if by == "bytes" else total_count) for g in shown]
+    counts = [str(g.count) for g in shown]
+    ranks = ["[%d]" % (i + 1) for i in range(len(shown))]
+    wr, ws, wp, wc = (max(len(x) for x in col) for col in (ranks, sizes, pcts, counts))
+    for i, g in enumerate(shown):
+        lines.append("")
+        lines.append("%*s  %*s  %*s  %*s block%s  (%d bytes)" % (
+            wr, ranks[i], ws, sizes[i], wp, pcts[i], wc, counts[i],
+            "" if g.count == 1 else "s", g.bytes))
+        lines.extend(_frames_lines(g.frames, g.truncated))
+    return "\n".join(lines) + "\n"
+
+
+def top_json(table, pid, shown, by, total_bytes, total_count, since=None, suppressed=None):
+    doc = {
+        "format": "memleak-top",
+        "version": JSON_VERSION,
+        "pid": pid,
+        "by": by,
+        "total_bytes": total_bytes,
+        "total_count": total_count,
+        "shards_in_flux": table.shards_in_flux,
+        "groups": [{"bytes": g.bytes, "count": g.count, "truncated": g.truncated,
+                    "stack": [frame_json(f) for f in g.frames]} for g in shown],
+    }
+    if since is not None:
+        doc["since"] = since.to_json()
+    if suppressed is not None:
+        doc["suppressed_bytes"] = sum(g.bytes for g in suppressed)
+        doc["suppressed_count"] = sum(g.count for g in suppressed)
+    return json.dumps(doc, indent=1) + "\n"
+
+
+def time_text(table, ticks):
+    ns = table.realtime_ns(ticks)
+    t = datetime.datetime.fromtimestamp(ns // 10 ** 9, datetime.timezone.utc)
+    return "%s.%03d UTC" % (t.strftime("%Y-%m-%d %H:%M:%S"), ns // 10 ** 6 % 1000)
+
+
+def dump_text(table, pid, rows, total_bytes, total_count, selected_count, min_size, limit,
+              since=None, suppressed=None):
+    """`rows` is a list of (block, frames, truncated), in sequence order."""
+    if since is None:
+        head = "memleak dump: %d live blocks, %s (pid %d)" % (total_count, human_size(total_bytes), pid)
+    else:
+        head = "memleak since %s: %d blocks, %s allocated after %s (pid %d)" % (
+            since.point, total_count, human_size(total_bytes), since.describe(), pid)
+    filters = []
+    if min_size:
+        filters.append("--min-size %d" % min_size)
+    if limit is not None and selected_count > limit:
+        filters.append("--limit %d" % limit)
+    head += "; %d shown" % len(rows)
+    if filters:
+        head += " (%s)" % ", ".join(filters)
+    lines = [head]
+    for note in flux_note(table):
+        lines.append("note: " + note)
+    if suppressed is not None:
+        lines.append(suppressed_line(suppressed))
+    if not rows:
+        return "\n".join(lines) + "\n"
+    addrs = ["0x%x" % b.address for b, _, _ in rows]
+    sizes = ["%d B" % b.size for b, _, _ in rows]
+    seqs = [str(b.seq) for b, _, _ in rows]
+    tids = [str(b.tid) for b, _, _ in rows]
+    wa, ws, wq, wt = (max(len(x) for x in col) for col in (addrs, sizes, seqs, tids))
+    for i, (b, frames, truncated) in enumerate(rows):
+        lines.append("")
+        lines.append("%-*s  %*s  seq %*s  tid %*s  %s" % (
+            wa, addrs[i], ws, sizes[i], wq, seqs[i], wt, tids[i], time_text(table, b.ticks)))
+        lines.extend(_frames_lines(frames, truncated))
+    return "\n".join(lines) + "\n"
+
+
+def dump_json(table, pid, rows, since=None, suppressed=None):
+    doc = {
+        "format": "memleak-dump",
+        "version": JSON_VERSION,
+        "pid": pid,
+        "shards_in_flux": table.shards_in_flux,
+        "allocations": [{"address": b.address, "size": b.size, "seq": b.seq,
+                         "time_ns": table.realtime_ns(b.ticks), "tid": b.tid,
+                         "stack": [frame_json(f) for f in frames]} for b, frames, _ in rows],
+    }
+    if since is not None:
+        doc["since"] = since.to_json()
+    if suppressed is not None:
+        doc["suppressed_bytes"] = sum(g.bytes for g in suppressed)
+        doc["suppressed_count"] = sum(g.count for g in suppressed)
+    return json.dumps(doc, indent=1) + "\n"
+
+
+def stats_dict(table, pid):
+    h = table.header
+    live_count = sum(s.live_count for s in table.shards)
+    live_bytes = sum(s.live_bytes for s in table.shards)
+    return {
+        "format": "memleak-stats",
+        "version": JSON_VERSION,
+        "pid": pid,
+        "abi_version": h["version"],
+        "runtime_version": h["runtime_version"],
+        "live_blocks": live_count,
+        "live_bytes": live_bytes,
+        "allocs": sum(s.allocs for s in table.shards),
+        "frees": sum(s.frees for s in table.shards),
+        "peak_bytes": h["peak_bytes"],
+        "dropped_records": h["dropped_records"],
+        "dropped_stacks": h["dropped_stacks"],
+        "untracked_frees": h["untracked_frees"],
+        "bootstrap_bytes": h["bootstrap_bytes"],
+        "seq": h["seq"],
+        "distinct_stacks": h["stack_count"],
+        "shards": len(table.shards),
+        "shards_in_flux": table.shards_in_flux,
+        "stack_depot_in_flux": table.stack_in_flux,
+        "recording": bool(h["flags"] & 1),
+        "disabled": bool(h["flags"] & 2),
+        "start_realtime_ns": h["start_realtime_ns"],
+        "tick_ns": h["tick_ns"],
+        "marks": [{"name": m.name, "seq": m.seq, "time_ns": table.realtime_ns(m.ticks)}
+                  for m in table.valid_marks()],
+    }
+
+
+def stats_json(table, pid):
+    return json.dumps(stats_dict(table, pid), indent=1) + "\n"
+
+
+def stats_text(table, pid):
+    d = stats_dict(table, pid)
+    start = datetime.datetime.fromtimestamp(d["start_realtime_ns"] // 10 ** 9, datetime.timezone.utc)
+    state = "recording" if d["recording"] else "not recording"
+    if d["disabled"]:
+        state = "disabled (ran out of memory for its bookkeeping)"
+    rows = [
+        ("pid", str(pid)),
+        ("runtime", "%s (ABI version %d), %s" % (d["runtime_version"] or "?", d["abi_version"], state)),
+        ("started", start.strftime("%Y-%m-%d %H:%M:%S UTC")),
+        ("live blocks", str(d["live_blocks"])),
+        ("live bytes", "%d (%s)" % (d["live_bytes"], human_size(d["live_bytes"]))),
+        ("peak bytes", "%d (%s)" % (d["peak_bytes"], human_size(d["peak_bytes"]))),
+        ("allocations", str(d["allocs"])),
+        ("frees", str(d["frees"])),
+        ("last sequence number", str(d["seq"])),
+        ("distinct stacks", str(d["distinct_stacks"])),
+        ("dropped records", str(d["dropped_records"])),
+        ("dropped stacks", str(d["dropped_stacks"])),
+        ("untracked frees", str(d["untracked_frees"])),
+        ("bootstrap bytes", str(d["bootstrap_bytes"])),
+        ("shards", "%d, %d in flux%s" % (d["shards"], d["shards_in_flux"],
+                                         "; stack depot in flux" if d["stack_depot_in_flux"] else "")),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines = ["%-*s  %s" % (width + 1, k + ":", v) for k, v in rows]
+    marks = table.valid_marks()
+    lines.append("%-*s  %d" % (width + 1, "marks:", len(marks)))
+    for m in marks:
+        lines.append("  %-24s seq %-10d %s" % (m.name, m.seq, time_text(table, m.ticks)))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,236 @@
+import struct
+import unittest
+
+import image
+from memleak_gdb import reader
+from memleak_gdb.errors import MemleakError
+
+ST1 = (0x401000, 0x402000, 0x403000)
+ST2 = (0x401100, 0x402000)
+
+
+def valid_image(**kw):
+    blocks = image.blocks_for([(ST1, 100), (ST2, 50), (ST1, 100), (None, 7)] * 5)
+    return image.Image(blocks, marks=[("start", 3, 20, 2), ("half", 0, 0, 1)], **kw)
+
+
+class DecodeTest(unittest.TestCase):
+    def test_valid_table(self):
+        im = valid_image()
+        t = reader.read_table(im.mem, im.root)
+        self.assertEqual(len(t.blocks), 20)
+        self.assertEqual(sum(b.size for b in t.blocks), 5 * 257)
+        self.assertEqual(sorted(b.seq for b in t.blocks), list(range(1, 21)))
+        self.assertEqual(t.stack(im.stack_ids[ST1]).pcs, ST1)
+        self.assertEqual(t.stack(im.stack_ids[ST2]).pcs, ST2)
+        self.assertEqual(t.stack(0).pcs, ())
+        self.assertEqual(t.header["pid"], 4242)
+        self.assertEqual(t.header["runtime_version"], "1.0.0")
+        self.assertEqual([(m.name, m.seq) for m in t.valid_marks()], [("start", 3)])
+        self.assertEqual(t.shards_in_flux, 0)
+        self.assertEqual(t.newest_ticks, 200)
+
+    def test_48_bit_fields(self):
+        size = (1 << 40) + 12345
+        seq = (1 << 33) + 7
+        im = image.Image([{"address": 0x7000, "size": size, "seq": seq, "ticks": 5, "tid": 9,
+                           "stack": ST1}])
+        (b,) = reader.read_table(im.mem, im.root).blocks
+        self.assertEqual((b.address, b.size, b.seq, b.ticks, b.tid), (0x7000, size, seq, 5, 9))
+
+    def test_stacks_across_depot_chunks(self):
+        stacks = [tuple(0x400000 + 0x10 * i + j for j in range(1 + i % 5)) for i in range(40)]
+        im = image.Image(image.blocks_for([(s, 8) for s in stacks]), stack_chunk_size=64)
+        self.assertGreater(len(im.depot), 5)
+        t = reader.read_table(im.mem, im.root)
+        got = sorted(t.stack(b.stack_id).pcs for b in t.blocks)
+        self.assertEqual(got, sorted(stacks))
+
+    def test_truncated_flag(self):
+        im = image.Image(image.blocks_for([(ST1, 8)]), truncated_stacks=(ST1,))
+        t = reader.read_table(im.mem, im.root)
+        self.assertTrue(t.stack(im.stack_ids[ST1]).truncated)
+
+    def test_locked_shard_is_read_and_counted(self):
+        im = valid_image(locked_shards=(1, 2))
+        t = reader.read_table(im.mem, im.root)
+        self.assertEqual(len(t.blocks), 20)
+        self.assertEqual(t.shards_in_flux, 2)
+
+    def test_empty_table(self):
+        im = image.Image([])
+        t = reader.read_table(im.mem, im.root)
+        self.assertEqual(t.blocks, [])
+        self.assertEqual(t.newest_ticks, 0)
+
+    def test_reads_whole_arrays(self):
+        im = valid_image()
+        im.mem.reads = 0
+        reader.read_table(im.mem, im.root)
+        chunks = sum(len(a) for a in im.chunk_addrs)
+        # root (2) + shard array + one directory per shard with chunks +
+        # one read per chunk + depot directory + depot chunks + marks.
+        dirs = sum(1 for a in im.chunk_addrs if a)
+        self.assertEqual(im.mem.reads, 2 + 1 + dirs + chunks + 1 + len(im.depot) + 1)
+
+
+class CorruptionTest(unittest.TestCase):
+    def assertError(self, im, text):
+        with self.assertRaises(MemleakError) as cm:
+            reader.read_table(im.mem, im.root)
+        self.assertIn(text, str(cm.exception))
+        return str(cm.exception)
+
+    def test_wrong_magic(self):
+        im = valid_image()
+        im.mem.patch(im.root, "Q", 0x1234)
+        self.assertError(im, "not a memleak table")
+
+    def test_unknown_version(self):
+        im = valid_image()
+        im.mem.patch(im.root + 8, "I", 7)
+        msg = self.assertError(im, "unknown ABI version 7 (this gdb extension reads 1)")
+        self.assertEqual(msg, "unknown ABI version 7 (this gdb extension reads 1)")
+
+    def test_small_size(self):
+        im = valid_image()
+        im.mem.patch(im.root + 12, "I", 200)
+        self.assertError(im, "corrupt table: memleak_introspect size is 200")
+
+    def test_record_size_and_offsets(self):
+        for off, fmt, value, text in [
+                (16, "I", 24, "record size is 24"),
+                (20, "I", 100, "shard size is 100"),
+                (24, "I", 4, "stack size is 4"),
+                (28, "I", 32, "mark size is 32"),
+                (32 + 2 * 4, "H", 18, "record field seq_lo at offset 18, expected 16"),
+                (48 + 2 * 2, "H", 12, "shard field chunks at offset 12, expected 8"),
+                (64 + 2 * 1, "H", 2, "stack field depth at offset 2, expected 4"),
+                (72 + 2 * 1, "H", 40, "mark field seq at offset 40, expected 48")]:
+            with self.subTest(text):
+                im = valid_image()
+                im.mem.patch(im.root + off, fmt, value)
+                self.assertError(im, "corrupt table: " + text)
+
+    def test_bad_counts_in_header(self):
+        for off, value, text in [
+                (88, 3, "shard_count is 3"),
+                (88, 0, "shard_count is 0"),
+                (88, 1 << 20, "shard_count is 1048576"),
+                (92, 0, "records_per_chunk is 0"),
+                (100, 0, "max_depth is 0"),
+                (100, 100000, "max_depth is 100000"),
+                (112, 65, "stack_chunk_count is 65"),
+                (116, 12, "stack_chunk_size is 12"),
+                (144, 1 << 20, "mark_capacity is 1048576")]:
+            with self.subTest(text):
+                im = valid_image()
+                im.mem.patch(im.root + off, "I", value)
+                self.assertError(im, "corrupt table: " + text)
+
+    def test_shard_pointer(self):
+        for value, text in [(0, "shard array is a null pointer"),
+                            (image.SHARDS + 4, "not 8-byte aligned"),
+                            (1 << 60, "not a user-space address")]:
+            with self.subTest(text):
+                im = valid_image()
+                im.mem.patch(im.root + 80, "Q", value)
+                self.assertError(im, "corrupt table: ")
+                self.assertError(im, text)
+
+    def test_unmapped_shard_array(self):
+        im = valid_image()
+        im.mem.patch(im.root + 80, "Q", 0x900000000)
+        msg = self.assertError(im, "cannot read 480 bytes at 0x900000000: truncated core?")
+        self.assertEqual(msg, "cannot read 480 bytes at 0x900000000: truncated core?")
+
+    def test_chunk_count_over_max(self):
+        im = valid_image()
+        im.mem.patch(image.SHARDS + 120 + 4, "I", 9)
+        self.assertError(im, "corrupt table: shard 1 has 9 chunks, more than max_chunks_per_shard 8")
+
+    def test_huge_counts_fail_before_reading(self):
+        im = valid_image(records_per_chunk=4, max_chunks=1 << 24)
+        for i in range(4):
+            im.mem.patch(image.SHARDS + 120 * i + 4, "I", 1 << 24)
+        im.mem.patch(im.root + 92, "I", 1 << 20)
+        im.mem.reads = 0
+        self.assertError(im, "more than any process holds")
+        self.assertLess(im.mem.reads, 5)
+
+    def test_chunk_pointer_bad_or_shared(self):
+        im = valid_image()
+        im.mem.patch(image.CHUNK_DIRS + 0x1000, "Q", 0x13)
+        self.assertError(im, "corrupt table: shard 1 chunk 0 0x13 is not 8-byte aligned")
+        im = valid_image()
+        im.mem.patch(image.CHUNK_DIRS + 0x1000, "Q", im.chunk_addrs[0][0])
+        self.assertError(im, "is listed twice")
+        im = valid_image()
+        im.mem.patch(image.CHUNK_DIRS + 0x1000, "Q", 0x7fff0000)
+        self.assertError(im, "cannot read 128 bytes at 0x7fff0000")
+
+    def test_stack_id_out_of_range(self):
+        im = valid_image()
+        first = im.chunk_addrs[0][0]
+        im.mem.patch(first + 28, "I", 100000)
+        self.assertError(im, "corrupt table: stack id 100000 is beyond the")
+
+    def test_stack_id_pointing_at_unused_tail(self):
+        im = valid_image()
+        im.mem.patch(im.chunk_addrs[0][0] + 28, "I", 15)
+        self.assertError(im, "corrupt table: stack id 15 has depth 0")
+
+    def test_depth_over_max(self):
+        im = valid_image()
+        im.mem.patch(image.DEPOT_CHUNKS + 4, "H", 33)
+        self.assertError(im, "corrupt table: stack id 1 has depth 33 (max_depth 32)")
+
+    def test_depth_crossing_chunk(self):
+        im = valid_image(max_depth=100)
+        im.mem.patch(image.DEPOT_CHUNKS + 4, "H", 20)
+        self.assertError(im, "frames cross its chunk")
+
+    def test_stack_directory_repeats_chunk(self):
+        stacks = [tuple(range(0x400000 + 8 * i, 0x400000 + 8 * i + 5)) for i in range(10)]
+        im = image.Image(image.blocks_for([(s, 8) for s in stacks]), stack_chunk_size=64)
+        im.mem.patch(image.DEPOT_DIR + 8, "Q", image.DEPOT_CHUNKS)
+        self.assertError(im, "stack depot lists a chunk twice")
+
+    def test_truncated_core(self):
+        im = valid_image()
+        addr = im.chunk_addrs[2][0]
+        buf = im.mem.regions.pop(addr)
+        im.mem.map(addr, buf[:64])
+        self.assertError(im, "cannot read 128 bytes at 0x%x: truncated core?" % addr)
+
+    def test_root_unreadable(self):
+        im = valid_image()
+        with self.assertRaises(MemleakError) as cm:
+            reader.read_table(im.mem, 0x5550000)
+        self.assertEqual(str(cm.exception), "cannot read 16 bytes at 0x5550000: truncated core?")
+
+    def test_marks_count_beyond_capacity_reads_capacity(self):
+        im = valid_image()
+        im.mem.patch(im.root + 148, "I", 1000)
+        t = reader.read_table(im.mem, im.root)
+        self.assertEqual(len(t.marks), 8)
+
+    def test_random_corruption_never_escapes(self):
+        import random
+        rng = random.Random(1)
+        base = valid_image()
+        for _ in range(300):
+            im = valid_image()
+            region = rng.choice(list(im.mem.regions))
+            buf = im.mem.regions[region]
+            pos = rng.randrange(len(buf))
+            buf[pos] = rng.randrange(256)
+            try:
+                reader.read_table(im.mem, im.root)
+            except MemleakError:
+                pass
+        self.assertTrue(base.mem.regions)
+
+
+if __name__ == "__main__":
+    unittest.main()
