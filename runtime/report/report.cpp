@@ -12,7 +12,7 @@
 
 #include "core/futex_lock.h"
 #include "core/options.h"
-#include "report/guard_shim.h"
+#include "core/reentry_guard.h"
 #include "report/scratch.h"
 #include "report/suppressions.h"
 #include "report/symbolizer.h"
@@ -137,6 +137,15 @@ bool find_stack(const memleak_introspect *ix, uint32_t id, const uint64_t **pcs,
     return true;
 }
 
+// operator new calls malloc, so its frame comes first in a stack from
+// libstdc++; the user's `new` expression is the frame after it.
+unsigned first_user_frame(Symbolizer &sym, const uint64_t *pcs, unsigned depth) {
+    unsigned i = 0;
+    while (i + 1 < depth && sym.in_operator_new(pcs[i]))
+        ++i;
+    return i;
+}
+
 const char *plural(uint64_t n, const char *one, const char *many) { return n == 1 ? one : many; }
 
 struct SuppressCtx {
@@ -191,7 +200,7 @@ void print_group(Writer &w, const memleak_introspect *ix, Symbolizer &sym, const
         return;
     }
     PrintCtx ctx{&w, 0, settings.frames, 0};
-    for (unsigned i = 0; i < depth; ++i)
+    for (unsigned i = first_user_frame(sym, pcs, depth); i < depth; ++i)
         sym.frames(pcs[i], print_frame, &ctx);
     if (ctx.hidden != 0)
         w.str("    ... ").dec(ctx.hidden).str(plural(ctx.hidden, " more frame", " more frames"))
@@ -263,7 +272,7 @@ int write_report(const memleak_introspect *ix, int fd, const Settings &settings,
             if (!find_stack(ix, g.stack_id, &pcs, &depth, &truncated))
                 continue;
             SuppressCtx ctx{&supp, -1};
-            for (unsigned i = 0; i < depth && ctx.hit < 0; ++i)
+            for (unsigned i = first_user_frame(sym, pcs, depth); i < depth && ctx.hit < 0; ++i)
                 sym.frames(pcs[i], suppress_frame, &ctx);
             g.suppressed_by = ctx.hit;
             if (ctx.hit >= 0 && used.data()[ctx.hit] == 0) {
@@ -406,7 +415,8 @@ void exit_report() {
 }  // namespace memleak::report
 
 extern "C" __attribute__((visibility("default"))) int memleak_report(const char *path) {
-    memleak::report::ScopedReentry guard;
+    memleak::ReentryGuard guard;
+    const int saved_errno = errno;
     const memleak::Options &opts = memleak::options();
     const char *spec = path != nullptr ? path : (opts.report[0] != '\0' ? opts.report : "stderr");
     memleak::report::Totals totals;
@@ -415,5 +425,6 @@ extern "C" __attribute__((visibility("default"))) int memleak_report(const char 
         errno = err;
         return -1;
     }
+    errno = saved_errno;
     return 0;
 }

@@ -82,6 +82,18 @@ const char *Symbolizer::demangle(const char *name) {
     return demangled_;
 }
 
+bool Symbolizer::in_operator_new(uint64_t pc) {
+    if (dwfl_ == nullptr || pc == 0)
+        return false;
+    Dwfl_Module *mod = dwfl_addrmodule(dwfl_, pc - 1);
+    if (mod == nullptr)
+        return false;
+    GElf_Off offset = 0;
+    GElf_Sym sym;
+    const char *name = dwfl_module_addrinfo(mod, pc - 1, &offset, &sym, nullptr, nullptr, nullptr);
+    return name != nullptr && (strncmp(name, "_Znw", 4) == 0 || strncmp(name, "_Zna", 4) == 0);
+}
+
 bool Symbolizer::frames(uint64_t pc, FrameFn fn, void *ctx) {
     Frame frame{};
     frame.pc = pc;

@@ -41,6 +41,10 @@ public:
     // Returns false if `fn` asked to stop.
     bool frames(uint64_t pc, FrameFn fn, void *ctx);
 
+    // True if `pc` returns into the global operator new or new[] (any
+    // variant): the allocation's real call site is the frame after it.
+    bool in_operator_new(uint64_t pc);
+
 private:
     const char *demangle(const char *name);
 

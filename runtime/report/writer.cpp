@@ -56,13 +56,14 @@ Writer &Writer::human(uint64_t bytes) {
         scale <<= 10;
         ++unit;
     }
-    // Tenths of the unit, rounded; 128-bit keeps bytes * 10 from overflowing.
-    unsigned __int128 tenths = (static_cast<unsigned __int128>(bytes) * 10 + scale / 2) / scale;
+    // Tenths of the unit, rounded, from the value in 1/1024ths of the unit
+    // (below 2^20, so nothing overflows).
+    uint64_t tenths = (bytes / (scale >> 10) * 10 + 512) / 1024;
     if (tenths >= 10240 && unit + 1 < sizeof kUnits / sizeof kUnits[0]) {
         ++unit;
         tenths = (tenths + 512) / 1024;
     }
-    dec(static_cast<uint64_t>(tenths / 10)).ch('.').dec(static_cast<uint64_t>(tenths % 10));
+    dec(tenths / 10).ch('.').dec(tenths % 10);
     return ch(' ').str(kUnits[unit]);
 }
 

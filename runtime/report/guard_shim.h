@@ -1,4 +1,0 @@
-#pragma once
-namespace memleak::report {
-struct ScopedReentry { ScopedReentry() {} };
-}
