@@ -1,0 +1,98 @@
+// The live-block table: 64 shards, each a memleak_shard (the part readers
+// see, laid out by abi.h) plus runtime-private state (address index and
+// free list) that no reader needs.
+//
+// Records sit in fixed chunks of kRecordsPerChunk records, so a record never
+// moves once written and a reader walks chunks[0..chunk_count) without
+// caring about the index. The index is open addressing with linear probing
+// over uint32 slots holding record index + 1; together with the 32-byte
+// record that keeps bookkeeping under 48 bytes per live block.
+//
+// Every change happens under the shard's futex lock word (memleak_shard.lock).
+// Memory is mapped outside the lock and installed under it; nothing here
+// calls malloc.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "memleak/abi.h"
+
+namespace memleak {
+
+struct RecordData {
+    uint64_t address;
+    uint64_t size;
+    uint64_t seq;
+    uint32_t ticks;
+    uint32_t tid;
+    uint32_t stack_id;
+};
+
+class AllocTable {
+public:
+    static constexpr uint32_t kShardCount = 64;
+    static constexpr uint32_t kShardShift = 58;  // 64 - log2(kShardCount)
+    static constexpr uint32_t kRecordsPerChunk = 2048;  // 64 KiB of records
+    // 64 shards * 8192 chunks * 2048 records: about 1.07e9 live blocks.
+    static constexpr uint32_t kMaxChunksPerShard = 8192;
+
+    enum class InsertResult { kAdded, kReplaced, kNoMemory };
+
+    // Records a block. kReplaced: the table still held a record for this
+    // address (its block was freed where the runtime could not see it); that
+    // record was overwritten and its size is returned in *replaced_size.
+    InsertResult insert(const RecordData &rec, uint64_t *replaced_size);
+
+    // Takes the record of `address` out of the table; false if there is none.
+    bool remove(uint64_t address, uint32_t ticks, RecordData *out);
+
+    // Puts back a record that remove() took out, as if it had never left:
+    // the shard's frees counter goes back down. False when out of memory.
+    bool restore(const RecordData &rec);
+
+    memleak_shard *shards() { return shards_; }
+    static uint32_t shard_of(uint64_t address);
+
+    // Bytes mapped for records and address indexes, plus the touched pages
+    // of the chunk directories: the table's cost, for the budget test.
+    uint64_t metadata_bytes() const;
+
+    // Fork support: every shard lock in index order, then released (parent)
+    // or reset (child, where the other threads no longer exist).
+    void lock_all();
+    void unlock_all();
+    void reset_locks();
+
+private:
+    struct ShardState {
+        uint64_t *dir;         // chunk directory, kMaxChunksPerShard entries
+        uint32_t *index;       // 0: empty, else record index + 1
+        uint32_t index_mask;   // capacity - 1; capacity 0 while index is null
+        uint32_t index_used;
+        uint32_t records_used; // record slots ever handed out
+        uint32_t free_head;    // record index + 1 of the first free slot, 0: none
+        uint64_t mapped_bytes; // records + index
+    };
+
+    // Memory prepared outside the lock for one insert.
+    struct Spare {
+        uint64_t *dir = nullptr;
+        memleak_record *chunk = nullptr;
+        uint32_t *index = nullptr;
+        uint32_t index_capacity = 0;
+    };
+
+    InsertResult insert_impl(const RecordData &rec, uint64_t *replaced_size, bool restoring);
+    memleak_record *record_at(const ShardState &st, uint32_t index) const;
+    uint32_t find_slot(const ShardState &st, uint64_t address) const;  // slot or UINT32_MAX
+    void index_put(ShardState &st, uint32_t record_index, uint64_t address);
+    void index_erase(ShardState &st, uint32_t slot);
+    static void write_record(memleak_record *r, const RecordData &rec);
+    static RecordData read_record(const memleak_record *r);
+
+    memleak_shard shards_[kShardCount];
+    ShardState state_[kShardCount];
+};
+
+}  // namespace memleak

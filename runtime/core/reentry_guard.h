@@ -1,0 +1,64 @@
+// Per-thread state of the hooks. It lives in initial-exec TLS so that reading
+// it is a single %fs-relative load: the general-dynamic model would go
+// through __tls_get_addr, which may call malloc and recurse into the hooks.
+//
+// The guard depth is nonzero while a thread is inside the runtime. Any
+// allocation made meanwhile (by libunwind, dlsym, the exit report, a fork
+// handler, or a signal handler that interrupted a hook) goes straight to the
+// real allocator untracked, so the runtime never re-enters itself.
+#pragma once
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+
+namespace memleak {
+
+struct ThreadState {
+    int guard_depth;
+    uint32_t tid;  // cached gettid(); 0 until first asked, reset in a fork child
+};
+
+extern __thread ThreadState t_thread_state __attribute__((tls_model("initial-exec")));
+
+inline bool in_runtime() { return t_thread_state.guard_depth != 0; }
+
+inline uint32_t current_tid() {
+    uint32_t tid = t_thread_state.tid;
+    if (__builtin_expect(tid == 0, 0)) {
+        tid = static_cast<uint32_t>(syscall(SYS_gettid));
+        t_thread_state.tid = tid;
+    }
+    return tid;
+}
+
+class ReentryGuard {
+public:
+    ReentryGuard() {
+        ++t_thread_state.guard_depth;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    }
+    ~ReentryGuard() {
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        --t_thread_state.guard_depth;
+    }
+    ReentryGuard(const ReentryGuard &) = delete;
+    ReentryGuard &operator=(const ReentryGuard &) = delete;
+};
+
+// The hooks promise errno exactly as glibc left it; bookkeeping (mmap,
+// futex, clock) may touch it, so every bookkeeping step runs under one.
+class ErrnoSaver {
+public:
+    ErrnoSaver() : saved_(errno) {}
+    ~ErrnoSaver() { errno = saved_; }
+    ErrnoSaver(const ErrnoSaver &) = delete;
+    ErrnoSaver &operator=(const ErrnoSaver &) = delete;
+
+private:
+    int saved_;
+};
+
+}  // namespace memleak

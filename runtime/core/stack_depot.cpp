@@ -1,0 +1,136 @@
+#include "core/stack_depot.h"
+
+#include <cstring>
+
+#include "core/futex_lock.h"
+#include "core/hash.h"
+#include "core/internal_alloc.h"
+
+namespace memleak {
+
+namespace {
+constexpr uint64_t kInitialTableSlots = 4096;
+}
+
+void StackDepot::init(memleak_introspect *root) {
+    root_ = root;
+    root_->stack_chunk_size = kChunkSize;
+    root_->max_stack_chunks = kMaxChunks;
+    root_->stack_chunk_count = 0;
+    root_->stack_count = 0;
+    __atomic_store_n(&root_->stack_chunks, reinterpret_cast<uint64_t>(dir_), __ATOMIC_RELEASE);
+}
+
+uint32_t StackDepot::hash_stack(const uint64_t *pcs, uint32_t depth, uint16_t flags) {
+    uint64_t h = depth * UINT64_C(0x9e3779b97f4a7c15) ^ flags;
+    for (uint32_t i = 0; i < depth; ++i)
+        h = (h ^ pcs[i]) * UINT64_C(0x100000001b3) + (h >> 29);
+    return static_cast<uint32_t>(mix64(h));
+}
+
+const memleak_stack *StackDepot::find(uint32_t id) const {
+    if (id == 0)
+        return nullptr;
+    const uint32_t chunk = (id - 1) / kWordsPerChunk;
+    const uint32_t word = (id - 1) % kWordsPerChunk;
+    if (chunk >= __atomic_load_n(&root_->stack_chunk_count, __ATOMIC_ACQUIRE))
+        return nullptr;
+    return reinterpret_cast<const memleak_stack *>(dir_[chunk] + word * 8ull);
+}
+
+uint32_t StackDepot::lookup(const Table *t, uint32_t hash, const uint64_t *pcs, uint32_t depth,
+                            uint16_t flags) const {
+    if (!t)
+        return 0;
+    uint64_t i = hash & t->mask;
+    for (;;) {
+        const uint64_t v = __atomic_load_n(&t->slots[i], __ATOMIC_ACQUIRE);
+        if (v == 0)
+            return 0;
+        if (static_cast<uint32_t>(v >> 32) == hash) {
+            const uint32_t id = static_cast<uint32_t>(v);
+            const memleak_stack *e = find(id);
+            if (e && e->depth == depth && e->flags == flags &&
+                memcmp(e + 1, pcs, depth * sizeof(uint64_t)) == 0)
+                return id;
+        }
+        i = (i + 1) & t->mask;
+    }
+}
+
+uint32_t StackDepot::intern(const uint64_t *pcs, uint32_t depth, uint16_t flags) {
+    const uint32_t hash = hash_stack(pcs, depth, flags);
+    if (uint32_t id = lookup(__atomic_load_n(&table_, __ATOMIC_ACQUIRE), hash, pcs, depth, flags))
+        return id;
+    FutexGuard guard(&root_->stack_lock);
+    if (uint32_t id = lookup(table_, hash, pcs, depth, flags))
+        return id;
+    // The table stays at most half full so that lock-free probes always end.
+    if ((!table_ || (table_used_ + 1) * 2 > table_->mask + 1) && !grow_table())
+        return 0;
+    const uint32_t id = append(hash, pcs, depth, flags);
+    if (id == 0)
+        return 0;
+    table_put(table_, static_cast<uint64_t>(hash) << 32 | id);
+    ++table_used_;
+    __atomic_store_n(&root_->stack_count, root_->stack_count + 1, __ATOMIC_RELEASE);
+    return id;
+}
+
+void StackDepot::table_put(Table *t, uint64_t slot_word) {
+    uint64_t i = (slot_word >> 32) & t->mask;
+    while (t->slots[i] != 0)
+        i = (i + 1) & t->mask;
+    __atomic_store_n(&t->slots[i], slot_word, __ATOMIC_RELEASE);
+}
+
+bool StackDepot::grow_table() {
+    const uint64_t slots = table_ ? (table_->mask + 1) * 2 : kInitialTableSlots;
+    const size_t bytes = sizeof(uint64_t) * (slots + 1);
+    auto *t = static_cast<Table *>(map_pages(bytes));
+    if (!t)
+        return false;
+    mapped_bytes_ += round_to_pages(bytes);
+    t->mask = slots - 1;
+    if (table_)
+        for (uint64_t i = 0; i <= table_->mask; ++i)
+            if (table_->slots[i])
+                table_put(t, table_->slots[i]);
+    __atomic_store_n(&table_, t, __ATOMIC_RELEASE);
+    return true;
+}
+
+uint32_t StackDepot::append(uint32_t hash, const uint64_t *pcs, uint32_t depth, uint16_t flags) {
+    const uint32_t words = 1 + depth;
+    uint32_t count = root_->stack_chunk_count;
+    if (count == 0 || chunk_words_used_ + words > kWordsPerChunk) {
+        // The unused tail of the old chunk stays zero: depth 0 tells a
+        // sequential reader the chunk ends there.
+        if (count == kMaxChunks)
+            return 0;
+        void *chunk = map_pages(kChunkSize);
+        if (!chunk)
+            return 0;
+        mapped_bytes_ += kChunkSize;
+        dir_[count] = reinterpret_cast<uint64_t>(chunk);
+        __atomic_store_n(&root_->stack_chunk_count, count + 1, __ATOMIC_RELEASE);
+        ++count;
+        chunk_words_used_ = 0;
+    }
+    const uint32_t chunk = count - 1;
+    auto *base = reinterpret_cast<uint64_t *>(dir_[chunk]) + chunk_words_used_;
+    auto *e = reinterpret_cast<memleak_stack *>(base);
+    memcpy(base + 1, pcs, depth * sizeof(uint64_t));
+    e->hash = hash;
+    e->flags = flags;
+    __atomic_store_n(&e->depth, static_cast<uint16_t>(depth), __ATOMIC_RELEASE);
+    const uint32_t id = 1 + chunk * kWordsPerChunk + chunk_words_used_;
+    chunk_words_used_ += words;
+    return id;
+}
+
+void StackDepot::lock() { futex_lock(&root_->stack_lock); }
+void StackDepot::unlock() { futex_unlock(&root_->stack_lock); }
+void StackDepot::reset_lock() { futex_reset(&root_->stack_lock); }
+
+}  // namespace memleak

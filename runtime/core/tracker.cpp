@@ -1,0 +1,176 @@
+#include "core/tracker.h"
+
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/options.h"
+#include "core/reentry_guard.h"
+#include "core/stack_depot.h"
+#include "unwind/unwinder.h"
+
+namespace memleak {
+
+__thread ThreadState t_thread_state __attribute__((tls_model("initial-exec")));
+
+namespace tracker {
+
+bool g_recording;
+
+namespace {
+
+// Everything below is zero-initialized static storage with no constructor:
+// hooks may run before this library's C++ initializers would.
+AllocTable g_table;
+StackDepot g_depot;
+memleak_introspect *g_root;
+uint32_t g_depth;
+clockid_t g_clock;
+constexpr uint64_t kTickNs = 10 * 1000 * 1000;
+
+uint64_t clock_ns(clockid_t clk) {
+    struct timespec ts;
+    clock_gettime(clk, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+void add_live_bytes(uint64_t delta) {
+    const uint64_t now = __atomic_add_fetch(&g_root->live_bytes, delta, __ATOMIC_RELAXED);
+    uint64_t peak = __atomic_load_n(&g_root->peak_bytes, __ATOMIC_RELAXED);
+    while (now > peak && now < (UINT64_C(1) << 63) &&
+           !__atomic_compare_exchange_n(&g_root->peak_bytes, &peak, now, true, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED)) {
+    }
+}
+
+void count(uint64_t *counter) { __atomic_add_fetch(counter, 1, __ATOMIC_RELAXED); }
+
+// Fork: the forking thread holds the depot lock and every shard lock (in
+// this fixed order) across fork(), so parent and child both get a table no
+// thread was halfway through changing. Its guard is raised meanwhile so an
+// atfork handler that allocates passes through instead of deadlocking.
+void fork_prepare() {
+    ++t_thread_state.guard_depth;
+    g_depot.lock();
+    g_table.lock_all();
+}
+
+void fork_parent() {
+    g_table.unlock_all();
+    g_depot.unlock();
+    --t_thread_state.guard_depth;
+}
+
+void fork_child() {
+    g_table.reset_locks();
+    g_depot.reset_lock();
+    t_thread_state.tid = 0;
+    g_root->pid = getpid();
+    --t_thread_state.guard_depth;
+}
+
+}  // namespace
+
+uint32_t now_ticks() {
+    const uint64_t now = clock_ns(g_clock);
+    const uint64_t start = g_root->start_monotonic_ns;
+    return now > start ? static_cast<uint32_t>((now - start) / kTickNs) : 0;
+}
+
+uint64_t last_seq() { return __atomic_load_n(&g_root->seq, __ATOMIC_RELAXED); }
+
+void start() {
+    g_root = introspect_root();
+    load_options();
+    g_depth = options().depth;
+
+    struct timespec res;
+    g_clock = CLOCK_MONOTONIC;
+    if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0 && res.tv_sec == 0 &&
+        static_cast<uint64_t>(res.tv_nsec) <= kTickNs)
+        g_clock = CLOCK_MONOTONIC_COARSE;
+    g_root->start_realtime_ns = clock_ns(CLOCK_REALTIME);
+    g_root->start_monotonic_ns = clock_ns(CLOCK_MONOTONIC);
+    g_root->tick_ns = kTickNs;
+    g_root->pid = getpid();
+
+    publish_layout(g_root);
+    g_root->shards = reinterpret_cast<uint64_t>(g_table.shards());
+    g_root->shard_count = AllocTable::kShardCount;
+    g_root->records_per_chunk = AllocTable::kRecordsPerChunk;
+    g_root->max_chunks_per_shard = AllocTable::kMaxChunksPerShard;
+    g_root->max_depth = g_depth;
+    g_depot.init(g_root);
+    init_marks(g_root);
+
+    unwind::init();
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+
+    __atomic_store_n(&g_root->flags, MEMLEAK_FLAG_RECORDING, __ATOMIC_RELAXED);
+    __atomic_store_n(&g_root->magic, MEMLEAK_ABI_MAGIC, __ATOMIC_RELEASE);
+    __atomic_store_n(&g_recording, true, __ATOMIC_RELEASE);
+}
+
+void on_alloc(void *p, size_t size) {
+    uint64_t pcs[kMaxDepthLimit];
+    bool truncated = false;
+    // Captured before any lock: unwinding is the slow part, and libunwind
+    // may take the loader's lock.
+    const uint32_t depth = unwind::capture(pcs, g_depth, &truncated);
+    uint32_t stack_id = 0;
+    if (depth) {
+        stack_id = g_depot.intern(pcs, depth, truncated ? MEMLEAK_STACK_TRUNCATED : 0);
+        if (!stack_id)
+            count(&g_root->dropped_stacks);
+    }
+    RecordData rec;
+    rec.address = reinterpret_cast<uint64_t>(p);
+    rec.size = size;
+    rec.seq = __atomic_add_fetch(&g_root->seq, 1, __ATOMIC_RELAXED);
+    rec.ticks = now_ticks();
+    rec.tid = current_tid();
+    rec.stack_id = stack_id;
+    uint64_t replaced = 0;
+    switch (g_table.insert(rec, &replaced)) {
+    case AllocTable::InsertResult::kAdded:
+        add_live_bytes(size);
+        break;
+    case AllocTable::InsertResult::kReplaced:
+        add_live_bytes(size - replaced);
+        break;
+    case AllocTable::InsertResult::kNoMemory:
+        count(&g_root->dropped_records);
+        break;
+    }
+}
+
+void on_free(void *p) {
+    RecordData rec;
+    if (g_table.remove(reinterpret_cast<uint64_t>(p), now_ticks(), &rec))
+        add_live_bytes(0 - rec.size);
+    else
+        note_untracked_free();
+}
+
+bool take(void *p, RecordData *out) {
+    if (!g_table.remove(reinterpret_cast<uint64_t>(p), now_ticks(), out))
+        return false;
+    add_live_bytes(0 - out->size);
+    return true;
+}
+
+void put_back(const RecordData &rec) {
+    if (g_table.restore(rec))
+        add_live_bytes(rec.size);
+    else
+        count(&g_root->dropped_records);
+}
+
+void note_untracked_free() { count(&g_root->untracked_frees); }
+
+void add_bootstrap_bytes(size_t n) {
+    __atomic_add_fetch(&introspect_root()->bootstrap_bytes, n, __ATOMIC_RELAXED);
+}
+
+}  // namespace tracker
+}  // namespace memleak

@@ -1,0 +1,53 @@
+// The tracker: what the hooks notify after the real allocator has done its
+// work. It owns the global table, the stack depot, the clock and the
+// counters of memleak_introspect. Hooks call it with the re-entrancy guard
+// held and errno saved.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/alloc_table.h"
+
+namespace memleak {
+
+// The exported root object (abi_export.cpp); named through this accessor
+// because its C name is also abi.h's typedef name.
+memleak_introspect *introspect_root();
+
+// Fills version, size and every layout field from offsetof.
+void publish_layout(memleak_introspect *root);
+
+// The marks table (marks.cpp): published in `root`, written by
+// memleak_mark(). Returns the sequence number stored, 0 when full.
+void init_marks(memleak_introspect *root);
+uint64_t set_mark(const char *name);
+
+namespace tracker {
+
+extern bool g_recording;
+
+// True once start() has run: before that, nothing is recorded (libunwind
+// is not ready and the options are not read).
+inline bool recording() { return __atomic_load_n(&g_recording, __ATOMIC_RELAXED); }
+
+// Reads the options, sets up clock, table, depot and unwinder, registers
+// the fork handlers, then turns recording on.
+void start();
+
+// Records a block the program just got, with the caller's stack.
+void on_alloc(void *p, size_t size);
+// Forgets a block before it goes back to the allocator.
+void on_free(void *p);
+// realloc: takes the old record out before the real call ...
+bool take(void *p, RecordData *out);
+// ... and puts it back unchanged if the real call failed.
+void put_back(const RecordData &rec);
+void note_untracked_free();
+void add_bootstrap_bytes(size_t n);
+
+uint32_t now_ticks();
+uint64_t last_seq();
+
+}  // namespace tracker
+}  // namespace memleak
