@@ -385,12 +385,21 @@ int report_to(const char *spec, bool at_exit, Totals *totals) {
 // glibc and libstdc++ keep some blocks until the process ends (stdio
 // buffers, locale data, the thread stack cache, the exception emergency
 // pool); valgrind asks them to release those first, and so does this.
+//
+// The caller holds the re-entrancy guard, but these frees must reach the
+// table (they release blocks it recorded), so the guard is lowered around
+// them.
 void release_library_caches() {
+    const int depth = t_thread_state.guard_depth;
+    t_thread_state.guard_depth = 0;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     using Fn = void (*)();
     if (auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "_ZN9__gnu_cxx9__freeresEv")))
         fn();
     if (auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "__libc_freeres")))
         fn();
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    t_thread_state.guard_depth = depth;
 }
 
 }  // namespace

@@ -12,8 +12,14 @@
 #include <vector>
 
 int main() {
+    // A named locale used through a stream that goes away. (Imbuing
+    // std::cout with it instead would keep the locale alive in a stream
+    // that is never destroyed: live memory the program holds, reported.)
     std::locale loc("C.UTF-8");
-    std::cout.imbue(loc);
+    std::ostringstream formatted;
+    formatted.imbue(loc);
+    formatted << 1234567 << ' ' << std::use_facet<std::ctype<char>>(loc).toupper('q');
+    std::cout << formatted.str() << '\n';
     std::string text(200, 'x');
     text += " and more than fifteen characters";
     std::map<std::string, int> counts;

@@ -31,8 +31,11 @@ __attribute__((noinline)) void leak_strdup(void) {
     sink[3] = strdup("twelve bytes"); /* LEAK: strdup bytes=13 blocks=1 frame=any */
 }
 
+/* Not a constant, so the loop keeps one call site instead of three. */
+volatile int loop_count = 3;
+
 __attribute__((noinline)) void leak_loop(void) {
-    for (int i = 0; i < 3; ++i)
+    for (int i = 0; i < loop_count; ++i)
         sink[4 + i] = malloc(64); /* LEAK: loop bytes=192 blocks=3 */
 }
 

@@ -198,7 +198,8 @@ class ReportCase(unittest.TestCase):
 def res_pid(case, pattern):
     """The pid the runtime put in place of %p: the only file matching."""
     prefix = os.path.basename(pattern).split("%p")[0]
-    found = [n for n in os.listdir(os.path.dirname(pattern)) if n.startswith(prefix)]
+    found = [n for n in os.listdir(os.path.dirname(pattern))
+             if n.startswith(prefix) and n[len(prefix):].isdigit()]
     case.assertEqual(len(found), 1, "report files: %r" % found)
     return int(found[0][len(prefix):])
 
