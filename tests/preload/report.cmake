@@ -15,6 +15,12 @@ foreach(_src report_leaks.c report_leaks_cpp.cpp report_clean.c report_clean_cpp
 endforeach()
 target_include_directories(report_midrun PRIVATE ${PROJECT_SOURCE_DIR}/runtime/include)
 
+# The writer and the suppression language, without a process around them.
+add_executable(report_units report_units.cpp)
+target_link_libraries(report_units PRIVATE memleak_report GTest::gtest_main)
+add_test(NAME report.Units COMMAND report_units)
+set_tests_properties(report.Units PROPERTIES LABELS preload)
+
 if(NOT TARGET memleak)
   message(STATUS "report tests: no `memleak` runtime target, not registered")
   return()
