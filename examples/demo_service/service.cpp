@@ -14,12 +14,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <unistd.h>
 #include <ctime>
 #include <string>
-#include <unordered_map>
-#include <unordered_set>
 #include <vector>
+
+#include <unistd.h>
 
 #include "buffer_pool.h"
 
@@ -29,6 +28,10 @@ volatile std::sig_atomic_t g_stop = 0;
 
 void on_stop_signal(int) { g_stop = 1; }
 
+}  // namespace
+
+namespace demo {
+
 struct Request {
     std::uint64_t id;
     std::uint64_t session;
@@ -37,22 +40,78 @@ struct Request {
     std::string trace_id;
 };
 
+char *copy_string(const char *text, std::size_t length) {
+    char *copy = new char[length + 1];
+    std::memcpy(copy, text, length);
+    copy[length] = '\0';
+    return copy;
+}
+
+std::size_t hash_string(const char *text, std::size_t length) {
+    std::size_t h = 1469598103934665603ull;
+    for (std::size_t i = 0; i < length; ++i)
+        h = (h ^ static_cast<unsigned char>(text[i])) * 1099511628211ull;
+    return h;
+}
+
+// Session state by session id, in a chained hash table that only grows.
 class SessionCache {
 public:
-    void remember(std::uint64_t session, const std::string &state) { sessions_[session] = state; }
-    std::size_t size() const { return sessions_.size(); }
+    SessionCache() : buckets_(new Entry *[kBuckets]()) {}
+    SessionCache(const SessionCache &) = delete;
+    SessionCache &operator=(const SessionCache &) = delete;
+
+    void remember(std::uint64_t session, const std::string &state) {
+        Entry *&head = buckets_[session % kBuckets];
+        for (Entry *e = head; e; e = e->next) {
+            if (e->session == session) {
+                delete[] e->state;
+                e->state = copy_string(state.data(), state.size());
+                return;
+            }
+        }
+        head = new Entry{session, copy_string(state.data(), state.size()), head};
+        ++size_;
+    }
+    std::size_t size() const { return size_; }
 
 private:
-    std::unordered_map<std::uint64_t, std::string> sessions_;
+    struct Entry {
+        std::uint64_t session;
+        char *state;
+        Entry *next;
+    };
+    static constexpr std::size_t kBuckets = 4096;
+    Entry **buckets_;
+    std::size_t size_ = 0;
 };
 
+// Interned header values: each distinct string is stored once, forever.
 class StringTable {
 public:
-    const std::string &intern(const std::string &value) { return *strings_.insert(value).first; }
-    std::size_t size() const { return strings_.size(); }
+    StringTable() : buckets_(new Node *[kBuckets]()) {}
+    StringTable(const StringTable &) = delete;
+    StringTable &operator=(const StringTable &) = delete;
+
+    const char *intern(const std::string &value) {
+        Node *&head = buckets_[hash_string(value.data(), value.size()) % kBuckets];
+        for (Node *n = head; n; n = n->next)
+            if (value == n->text)
+                return n->text;
+        head = new Node{copy_string(value.data(), value.size()), head};
+        ++size_;
+        return head->text;
+    }
+    std::size_t size() const { return size_; }
 
 private:
-    std::unordered_set<std::string> strings_;
+    struct Node {
+        char *text;
+        Node *next;
+    };
+    static constexpr std::size_t kBuckets = 4096;
+    Node **buckets_;
+    std::size_t size_ = 0;
 };
 
 struct Config {
@@ -129,6 +188,10 @@ public:
     }
 };
 
+}  // namespace demo
+
+namespace {
+
 void sleep_ns(long ns) {
     struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
     nanosleep(&ts, nullptr);  // an early wake-up (signal, debugger) only shortens one pause
@@ -163,8 +226,8 @@ int main(int argc, char **argv) {
     sigaction(SIGTERM, &action, nullptr);
     sigaction(SIGINT, &action, nullptr);
 
-    Config config = load_config();
-    RequestHandler handler(config);
+    demo::Config config = demo::load_config();
+    demo::RequestHandler handler(config);
     memleak_try_mark("startup");
     std::printf("demo service: pid %d, %ld requests/s\n", static_cast<int>(getpid()), rate);
     std::fflush(stdout);

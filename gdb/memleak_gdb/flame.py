@@ -157,10 +157,32 @@ def _color(node):
     return "rgb(%d,%d,%d)" % (r, g, bl)
 
 
+def short_name(name):
+    """The name without its parameter list: `ns::f(int, char const*) const` -> `ns::f`."""
+    end = len(name)
+    if name.endswith(" const"):
+        end -= len(" const")
+    if end == 0 or name[end - 1] != ")":
+        return name
+    depth = 0
+    for i in range(end - 1, -1, -1):
+        if name[i] == ")":
+            depth += 1
+        elif name[i] == "(":
+            depth -= 1
+            if depth == 0:
+                return name[:i] if i > 0 else name
+    return name
+
+
 def _label(name, width):
+    """What fits in a frame: the name, else without parameters, else cut with '..'."""
     chars = int((width - 6) / CHAR_WIDTH)
     if chars < 3:
         return ""
+    if len(name) <= chars:
+        return name
+    name = short_name(name)
     if len(name) <= chars:
         return name
     return name[:chars - 2] + ".."
@@ -215,7 +237,9 @@ _SCRIPT = """
   function label(g, w) {
     var t = g.querySelector("text"), name = g.getAttribute("data-name");
     var n = Math.floor((w - 6) / CHAR);
-    t.textContent = n < 3 ? "" : (name.length <= n ? name : name.slice(0, n - 2) + "..");
+    if (n < 3) { t.textContent = ""; return; }
+    if (name.length > n) name = g.getAttribute("data-short");
+    t.textContent = name.length <= n ? name : name.slice(0, n - 2) + "..";
   }
   function place(g, x, w) {
     var r = g.querySelector("rect"), t = g.querySelector("text");
@@ -354,9 +378,10 @@ def render_svg(groups, weight="bytes", title="Live memory by allocation stack"):
         y = height - BOTTOM - (depth + 1) * FRAME_HEIGHT
         fill = _color(node)
         out.append(
-            '<g class="frame" data-name=%s data-x="%d" data-w="%d" data-d="%d" '
+            '<g class="frame" data-name=%s data-short=%s data-x="%d" data-w="%d" data-d="%d" '
             'data-bytes="%d" data-count="%d" data-human=%s data-fill="%s">'
-            % (quoteattr(node.name), start, value, depth, node.bytes, node.count,
+            % (quoteattr(node.name), quoteattr(short_name(node.name)), start, value, depth,
+               node.bytes, node.count,
                quoteattr(human_bytes(node.bytes)), fill))
         out.append("<title>%s</title>" % escape(_tooltip(node, root.bytes, root.count, weight)))
         out.append('<rect x="%.2f" y="%d" width="%.2f" height="%d" rx="2" fill="%s"/>'
