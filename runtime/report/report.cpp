@@ -1,12 +1,15 @@
 #include "report/report.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cerrno>
 #include <cstring>
 
@@ -382,14 +385,40 @@ int report_to(const char *spec, bool at_exit, Totals *totals) {
     return err;
 }
 
+// Whether the process has threads besides this one, from /proc/self/task
+// (read with getdents64: no allocation). Unknown counts as yes.
+bool other_threads_alive() {
+    const int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return true;
+    alignas(8) char buf[4096];
+    unsigned threads = 0;
+    long n;
+    while ((n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
+        for (long at = 0; at < n;) {
+            const auto *d = reinterpret_cast<const struct dirent64 *>(buf + at);
+            if (d->d_name[0] != '.')
+                ++threads;
+            at += d->d_reclen;
+        }
+    }
+    close(fd);
+    return n < 0 || threads != 1;
+}
+
 // glibc and libstdc++ keep some blocks until the process ends (stdio
 // buffers, locale data, the thread stack cache, the exception emergency
 // pool); valgrind asks them to release those first, and so does this.
 //
+// Freeing them under a thread that still runs could pull its stdio
+// buffer or locale away, so that is only done when this thread is alone.
+//
 // The caller holds the re-entrancy guard, but these frees must reach the
 // table (they release blocks it recorded), so the guard is lowered around
 // them.
-void release_library_caches() {
+bool release_library_caches() {
+    if (other_threads_alive())
+        return false;
     const int depth = t_thread_state.guard_depth;
     t_thread_state.guard_depth = 0;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -400,6 +429,27 @@ void release_library_caches() {
         fn();
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     t_thread_state.guard_depth = depth;
+    return true;
+}
+
+// _exit() skips the stdio flush that exit() would do after the destructors.
+// __libc_freeres flushes when it runs; otherwise every stream is flushed
+// here the way exit() does it, without waiting for a lock another thread
+// may hold forever (a reader blocked on stdin).
+void flush_streams_like_exit() {
+    auto *list = static_cast<FILE **>(dlsym(RTLD_DEFAULT, "_IO_list_all"));
+    if (list == nullptr) {
+        fflush_unlocked(stdout);
+        fflush_unlocked(stderr);
+        return;
+    }
+    unsigned guard = 0;
+    for (FILE *fp = *list; fp != nullptr && guard < 100000; fp = fp->_chain, ++guard) {
+        const bool locked = ftrylockfile(fp) == 0;
+        fflush_unlocked(fp);
+        if (locked)
+            funlockfile(fp);
+    }
 }
 
 }  // namespace
@@ -409,15 +459,18 @@ void exit_report() {
     if (opts.report[0] == '\0' && opts.exitcode == 0)
         return;
     const int saved_errno = errno;
-    release_library_caches();
+    const bool released = release_library_caches();
     Totals totals;
     const int err = report_to(opts.report[0] != '\0' ? opts.report : "stderr", true, &totals);
     if (err != 0 && opts.report[0] != '\0') {
         Writer w(STDERR_FILENO);
         w.str("memleak: MEMLEAK_REPORT=").str(opts.report).str(": ").str(strerrordesc_np(err)).ch('\n');
     }
-    if (opts.exitcode != 0 && totals.blocks != 0)
+    if (opts.exitcode != 0 && totals.blocks != 0) {
+        if (!released)
+            flush_streams_like_exit();
         _exit(opts.exitcode);
+    }
     errno = saved_errno;
 }
 

@@ -457,5 +457,24 @@ class MidrunTests(ReportCase):
         self.assertTrue(res.stdout.startswith(b"report=-1 bad=-1"), res.stdout)
 
 
+class BusyExitTests(ReportCase):
+    """Exit while another thread allocates: the report neither crashes
+    nor changes the outcome."""
+
+    def test_exit_with_a_running_thread(self):
+        plain = run([program("report_busy_exit")], preload=False)
+        self.assertEqual(plain.returncode, 0)
+        for attempt in range(10):
+            for env in ({"MEMLEAK_REPORT": os.path.join(self.tmp.name, "busy")},
+                        {"MEMLEAK_REPORT": os.path.join(self.tmp.name, "busy"), "MEMLEAK_EXITCODE": "23"}):
+                res = run([program("report_busy_exit")], env=env)
+                self.assertEqual(res.stdout, plain.stdout)
+                self.assertIn(res.returncode, (0, 23), res.stderr)
+                with open(env["MEMLEAK_REPORT"]) as f:
+                    report = Report(f.read())
+                if report.summary is not None:
+                    self.assertEqual(res.returncode, 23 if "MEMLEAK_EXITCODE" in env else 0)
+
+
 if __name__ == "__main__":
     unittest.main()
