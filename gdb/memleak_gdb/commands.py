@@ -175,6 +175,10 @@ def _top(a, target, table, blocks, since=None):
     return "".join(out), growth
 
 
+def _seq_of(block):
+    return block.seq
+
+
 def _dump(a, target, table, blocks, since=None):
     sym = _Symbolizer(target)
     total_bytes, total_count = aggregate.totals(blocks)
@@ -186,17 +190,20 @@ def _dump(a, target, table, blocks, since=None):
         _, suppressed = aggregate.apply_suppressions(groups, supp)
         hidden = set(g.pcs for g in suppressed)
         blocks = [b for b in blocks if table.stack(b.stack_id).pcs not in hidden]
-    selected = sorted((b for b in blocks if b.size >= a.min_size), key=lambda b: b.seq)
+    if a.min_size:
+        blocks = [b for b in blocks if b.size >= a.min_size]
+    selected = sorted(blocks, key=_seq_of)
     chosen = selected if a.limit is None else selected[:a.limit]
-    rows = []
-    for b in chosen:
-        st = table.stack(b.stack_id)
-        rows.append((b, sym.frames(st.pcs), st.truncated))
+
+    def stack_of(block):
+        st = table.stack(block.stack_id)
+        return sym.frames(st.pcs), st.truncated
+
     if a.json:
-        text = render.dump_json(table, _pid(table), rows, since, suppressed)
+        text = render.dump_json(table, _pid(table), chosen, stack_of, since, suppressed)
     else:
-        text = render.dump_text(table, _pid(table), rows, total_bytes, total_count, len(selected),
-                                a.min_size, a.limit, since, suppressed)
+        text = render.dump_text(table, _pid(table), chosen, stack_of, total_bytes, total_count,
+                                len(selected), a.min_size, a.limit, since, suppressed)
     growth = total_bytes - (sum(g.bytes for g in suppressed) if suppressed else 0)
     return text, growth
 
@@ -263,7 +270,7 @@ def cmd_mark(a, target):
         return json.dumps({"format": "memleak-mark", "version": render.JSON_VERSION,
                            "pid": _pid(table), "name": name, "seq": seq, "slot": slot,
                            "time_ns": table.realtime_ns(ticks)}, indent=1) + "\n"
-    return "memleak: mark %r set at sequence number %d, %s (slot %d of %d)\n" % (
+    return "mark %r set at sequence number %d, %s (slot %d of %d)\n" % (
         name, seq, render.time_text(table, ticks), slot, cap)
 
 
@@ -286,14 +293,17 @@ def run(command, argstring, make_target, write):
     failure = None
     if isinstance(result, tuple):
         result, failure = result
+    pieces = [result] if isinstance(result, str) else result
     if a.output:
         try:
             with open(a.output, "w") as f:
-                f.write(result)
+                for piece in pieces:
+                    f.write(piece)
         except OSError as e:
             raise MemleakError("cannot write %s: %s" % (a.output, e.strerror)) from None
     else:
-        write(result)
+        for piece in pieces:
+            write(piece)
     if failure is not None:
         raise failure
     return a

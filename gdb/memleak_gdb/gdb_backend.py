@@ -87,15 +87,13 @@ def _symtab_file(symtab):
         return symtab.filename
 
 
-def _objfile_name(progspace, pc, block):
+def _objfile_name(progspace, pc, symtab):
     name = progspace.solib_name(pc)
     if name:
         return name
-    if block is not None:
-        fn = block.function
-        if fn is not None and fn.symtab is not None:
-            obj = fn.symtab.objfile
-            return (obj.owner or obj).filename
+    if symtab is not None:
+        obj = symtab.objfile
+        return (obj.owner or obj).filename
     return None
 
 
@@ -131,8 +129,9 @@ def symbolize(pc):
         if b.function is not None:
             functions.append(b.function)
         b = b.superblock
+    sal = gdb.find_pc_line(look) if functions else None
     try:
-        objname = _objfile_name(progspace, look, block)
+        objname = _objfile_name(progspace, look, functions[-1].symtab if functions else None)
     except gdb.error:
         objname = None
     if not functions:
@@ -144,7 +143,6 @@ def symbolize(pc):
             objname = progspace.filename
         frames = [aggregate.Frame(pc, name, None, None, objname, False)]
     else:
-        sal = gdb.find_pc_line(look)
         file, line = _symtab_file(sal.symtab), (sal.line or None)
         frames = []
         last = len(functions) - 1

@@ -110,8 +110,7 @@ def top_json(table, pid, shown, by, total_bytes, total_count, since=None, suppre
     if since is not None:
         doc["since"] = since.to_json()
     if suppressed is not None:
-        doc["suppressed_bytes"] = sum(g.bytes for g in suppressed)
-        doc["suppressed_count"] = sum(g.count for g in suppressed)
+        doc.update(_suppressed_fields(suppressed))
     return json.dumps(doc, indent=1) + "\n"
 
 
@@ -121,9 +120,19 @@ def time_text(table, ticks):
     return "%s.%03d UTC" % (t.strftime("%Y-%m-%d %H:%M:%S"), ns // 10 ** 6 % 1000)
 
 
-def dump_text(table, pid, rows, total_bytes, total_count, selected_count, min_size, limit,
-              since=None, suppressed=None):
-    """`rows` is a list of (block, frames, truncated), in sequence order."""
+def _suppressed_fields(suppressed):
+    return {"suppressed_bytes": sum(g.bytes for g in suppressed),
+            "suppressed_count": sum(g.count for g in suppressed)}
+
+
+_BATCH = 2048
+
+
+def dump_text(table, pid, blocks, stack_of, total_bytes, total_count, selected_count, min_size,
+              limit, since=None, suppressed=None):
+    """Yields the text of `memleak dump` in pieces. `blocks` are the ones
+    to show, in order; `stack_of(block)` gives (frames, truncated), and the
+    frame lines are formatted once per distinct stack."""
     if since is None:
         head = "memleak dump: %d live blocks, %s (pid %d)" % (total_count, human_size(total_bytes), pid)
     else:
@@ -134,7 +143,7 @@ def dump_text(table, pid, rows, total_bytes, total_count, selected_count, min_si
         filters.append("--min-size %d" % min_size)
     if limit is not None and selected_count > limit:
         filters.append("--limit %d" % limit)
-    head += "; %d shown" % len(rows)
+    head += "; %d shown" % len(blocks)
     if filters:
         head += " (%s)" % ", ".join(filters)
     lines = [head]
@@ -142,37 +151,65 @@ def dump_text(table, pid, rows, total_bytes, total_count, selected_count, min_si
         lines.append("note: " + note)
     if suppressed is not None:
         lines.append(suppressed_line(suppressed))
-    if not rows:
-        return "\n".join(lines) + "\n"
-    addrs = ["0x%x" % b.address for b, _, _ in rows]
-    sizes = ["%d B" % b.size for b, _, _ in rows]
-    seqs = [str(b.seq) for b, _, _ in rows]
-    tids = [str(b.tid) for b, _, _ in rows]
-    wa, ws, wq, wt = (max(len(x) for x in col) for col in (addrs, sizes, seqs, tids))
-    for i, (b, frames, truncated) in enumerate(rows):
-        lines.append("")
-        lines.append("%-*s  %*s  seq %*s  tid %*s  %s" % (
-            wa, addrs[i], ws, sizes[i], wq, seqs[i], wt, tids[i], time_text(table, b.ticks)))
-        lines.extend(_frames_lines(frames, truncated))
-    return "\n".join(lines) + "\n"
+    yield "\n".join(lines) + "\n"
+    if not blocks:
+        return
+    wa = max(len("0x%x" % b.address) for b in blocks)
+    ws = max(len("%d B" % b.size) for b in blocks)
+    wq = max(len(str(b.seq)) for b in blocks)
+    wt = max(len(str(b.tid)) for b in blocks)
+    row = "\n%%-%ds  %%%ds  seq %%%dd  tid %%%dd  %%s\n%%s" % (wa, ws, wq, wt)
+    stack_text = {}
+    times = {}
+    out = []
+    for b in blocks:
+        st = stack_text.get(b.stack_id)
+        if st is None:
+            frames, truncated = stack_of(b)
+            st = stack_text[b.stack_id] = "".join(l + "\n" for l in _frames_lines(frames, truncated))
+        tt = times.get(b.ticks)
+        if tt is None:
+            tt = times[b.ticks] = time_text(table, b.ticks)
+        out.append(row % ("0x%x" % b.address, "%d B" % b.size, b.seq, b.tid, tt, st))
+        if len(out) >= _BATCH:
+            yield "".join(out)
+            out = []
+    yield "".join(out)
 
 
-def dump_json(table, pid, rows, since=None, suppressed=None):
-    doc = {
+def dump_json(table, pid, blocks, stack_of, since=None, suppressed=None):
+    """Yields `memleak dump --json` in pieces; each distinct stack is
+    serialized once."""
+    head = {
         "format": "memleak-dump",
         "version": JSON_VERSION,
         "pid": pid,
         "shards_in_flux": table.shards_in_flux,
-        "allocations": [{"address": b.address, "size": b.size, "seq": b.seq,
-                         "time_ns": table.realtime_ns(b.ticks), "tid": b.tid,
-                         "stack": [frame_json(f) for f in frames]} for b, frames, _ in rows],
     }
     if since is not None:
-        doc["since"] = since.to_json()
+        head["since"] = since.to_json()
     if suppressed is not None:
-        doc["suppressed_bytes"] = sum(g.bytes for g in suppressed)
-        doc["suppressed_count"] = sum(g.count for g in suppressed)
-    return json.dumps(doc, indent=1) + "\n"
+        head.update(_suppressed_fields(suppressed))
+    text = json.dumps(head, separators=(",", ":"))
+    yield text[:-1] + ',"allocations":['
+    compact = (",", ":")
+    stacks = {}
+    base, tick_ns = table.header["start_realtime_ns"], table.header["tick_ns"]
+    row = '{"address":%d,"size":%d,"seq":%d,"time_ns":%d,"tid":%d,"stack":%s}'
+    out = []
+    sep = ""
+    for b in blocks:
+        sj = stacks.get(b.stack_id)
+        if sj is None:
+            frames, _ = stack_of(b)
+            sj = stacks[b.stack_id] = json.dumps([frame_json(f) for f in frames], separators=compact)
+        out.append(sep + row % (b.address, b.size, b.seq, base + b.ticks * tick_ns, b.tid, sj))
+        sep = ",\n"
+        if len(out) >= _BATCH:
+            yield "".join(out)
+            out = []
+    out.append("]}\n")
+    yield "".join(out)
 
 
 def stats_dict(table, pid):

@@ -17,10 +17,11 @@ from memleak_gdb.errors import ReadError  # noqa: E402
 MAGIC = 0x314B41454C4D454D
 ROOT = 0x10000
 SHARDS = 0x20000
-CHUNK_DIRS = 0x30000
+CHUNK_DIRS = 0x1000000
+CHUNK_DIR_STRIDE = 0x10000
 DEPOT_DIR = 0x40000
 MARKS = 0x50000
-RECORD_CHUNKS = 0x100000
+RECORD_CHUNKS = 0x10000000
 DEPOT_CHUNKS = 0x800000
 
 
@@ -93,11 +94,11 @@ class Image:
                 next_chunk += 0x1000 + records_per_chunk * 32
             self.chunk_addrs.append(addrs)
             if addrs:
-                self.mem.map(CHUNK_DIRS + i * 0x1000, struct.pack("<%dQ" % len(addrs), *addrs))
+                self.mem.map(CHUNK_DIRS + i * CHUNK_DIR_STRIDE, struct.pack("<%dQ" % len(addrs), *addrs))
             live_bytes = sum(b["size"] for b in sb)
             lt = max([b["ticks"] for b in sb], default=0) if last_ticks is None else last_ticks
             shard_data += struct.pack("<IIQQQQQII64x", 1 if i in locked_shards else 0, len(addrs),
-                                      CHUNK_DIRS + i * 0x1000 if addrs else 0, len(sb), live_bytes,
+                                      CHUNK_DIRS + i * CHUNK_DIR_STRIDE if addrs else 0, len(sb), live_bytes,
                                       len(sb) + 3, 3, lt, 0)
         self.mem.map(SHARDS, shard_data)
         # Depot.

@@ -160,13 +160,13 @@ class CorruptionTest(unittest.TestCase):
 
     def test_chunk_pointer_bad_or_shared(self):
         im = valid_image()
-        im.mem.patch(image.CHUNK_DIRS + 0x1000, "Q", 0x13)
+        im.mem.patch(image.CHUNK_DIRS + image.CHUNK_DIR_STRIDE, "Q", 0x13)
         self.assertError(im, "corrupt table: shard 1 chunk 0 0x13 is not 8-byte aligned")
         im = valid_image()
-        im.mem.patch(image.CHUNK_DIRS + 0x1000, "Q", im.chunk_addrs[0][0])
+        im.mem.patch(image.CHUNK_DIRS + image.CHUNK_DIR_STRIDE, "Q", im.chunk_addrs[0][0])
         self.assertError(im, "is listed twice")
         im = valid_image()
-        im.mem.patch(image.CHUNK_DIRS + 0x1000, "Q", 0x7fff0000)
+        im.mem.patch(image.CHUNK_DIRS + image.CHUNK_DIR_STRIDE, "Q", 0x7fff0000)
         self.assertError(im, "cannot read 128 bytes at 0x7fff0000")
 
     def test_stack_id_out_of_range(self):
