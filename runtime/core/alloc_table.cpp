@@ -97,6 +97,18 @@ RecordData AllocTable::read_record(const memleak_record *r) {
     return d;
 }
 
+void AllocTable::add_global_bytes(uint64_t delta) {
+    if (!global_live_)
+        return;
+    const uint64_t now = __atomic_add_fetch(global_live_, delta, __ATOMIC_RELAXED);
+    uint64_t peak = __atomic_load_n(global_peak_, __ATOMIC_RELAXED);
+    // A negative delta wraps to a huge value only transiently; never a peak.
+    while (now > peak && now < (UINT64_C(1) << 63) &&
+           !__atomic_compare_exchange_n(global_peak_, &peak, now, true, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED)) {
+    }
+}
+
 AllocTable::InsertResult AllocTable::insert(const RecordData &rec, uint64_t *replaced_size) {
     return insert_impl(rec, replaced_size, false);
 }
@@ -125,6 +137,7 @@ AllocTable::InsertResult AllocTable::insert_impl(const RecordData &rec, uint64_t
             __atomic_store_n(&r->address, 0, __ATOMIC_RELEASE);
             write_record(r, rec);
             sh.live_bytes += rec.size - old_size;
+            add_global_bytes(rec.size - old_size);
             ++sh.allocs;
             ++sh.frees;
             sh.last_ticks = rec.ticks;
@@ -198,6 +211,7 @@ AllocTable::InsertResult AllocTable::insert_impl(const RecordData &rec, uint64_t
         index_put(st, ri, rec.address);
         ++sh.live_count;
         sh.live_bytes += rec.size;
+        add_global_bytes(rec.size);
         if (restoring)
             --sh.frees;
         else
@@ -234,6 +248,7 @@ bool AllocTable::remove(uint64_t address, uint32_t ticks, RecordData *out) {
     st.free_head = ri + 1;
     --sh.live_count;
     sh.live_bytes -= out->size;
+    add_global_bytes(0 - out->size);
     ++sh.frees;
     sh.last_ticks = ticks;
     return true;

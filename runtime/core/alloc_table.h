@@ -51,6 +51,14 @@ public:
     // the shard's frees counter goes back down. False when out of memory.
     bool restore(const RecordData &rec);
 
+    // Keeps a process-wide live-bytes counter and its peak alongside the
+    // shards. They change under the shard lock, so a fork (which holds
+    // every shard lock) sees them agree with the shard sums.
+    void track_global_bytes(uint64_t *live_bytes, uint64_t *peak_bytes) {
+        global_live_ = live_bytes;
+        global_peak_ = peak_bytes;
+    }
+
     memleak_shard *shards() { return shards_; }
     static uint32_t shard_of(uint64_t address);
 
@@ -90,9 +98,12 @@ private:
     void index_erase(ShardState &st, uint32_t slot);
     static void write_record(memleak_record *r, const RecordData &rec);
     static RecordData read_record(const memleak_record *r);
+    void add_global_bytes(uint64_t delta);
 
     memleak_shard shards_[kShardCount];
     ShardState state_[kShardCount];
+    uint64_t *global_live_;
+    uint64_t *global_peak_;
 };
 
 }  // namespace memleak

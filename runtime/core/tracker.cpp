@@ -34,15 +34,6 @@ uint64_t clock_ns(clockid_t clk) {
     return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-void add_live_bytes(uint64_t delta) {
-    const uint64_t now = __atomic_add_fetch(&g_root->live_bytes, delta, __ATOMIC_RELAXED);
-    uint64_t peak = __atomic_load_n(&g_root->peak_bytes, __ATOMIC_RELAXED);
-    while (now > peak && now < (UINT64_C(1) << 63) &&
-           !__atomic_compare_exchange_n(&g_root->peak_bytes, &peak, now, true, __ATOMIC_RELAXED,
-                                        __ATOMIC_RELAXED)) {
-    }
-}
-
 void count(uint64_t *counter) { __atomic_add_fetch(counter, 1, __ATOMIC_RELAXED); }
 
 // Fork: the forking thread holds the depot lock and every shard lock (in
@@ -95,6 +86,7 @@ void start() {
     g_root->pid = getpid();
 
     publish_layout(g_root);
+    g_table.track_global_bytes(&g_root->live_bytes, &g_root->peak_bytes);
     g_root->shards = reinterpret_cast<uint64_t>(g_table.shards());
     g_root->shard_count = AllocTable::kShardCount;
     g_root->records_per_chunk = AllocTable::kRecordsPerChunk;
@@ -131,38 +123,22 @@ void on_alloc(void *p, size_t size) {
     rec.tid = current_tid();
     rec.stack_id = stack_id;
     uint64_t replaced = 0;
-    switch (g_table.insert(rec, &replaced)) {
-    case AllocTable::InsertResult::kAdded:
-        add_live_bytes(size);
-        break;
-    case AllocTable::InsertResult::kReplaced:
-        add_live_bytes(size - replaced);
-        break;
-    case AllocTable::InsertResult::kNoMemory:
+    if (g_table.insert(rec, &replaced) == AllocTable::InsertResult::kNoMemory)
         count(&g_root->dropped_records);
-        break;
-    }
 }
 
 void on_free(void *p) {
     RecordData rec;
-    if (g_table.remove(reinterpret_cast<uint64_t>(p), now_ticks(), &rec))
-        add_live_bytes(0 - rec.size);
-    else
+    if (!g_table.remove(reinterpret_cast<uint64_t>(p), now_ticks(), &rec))
         note_untracked_free();
 }
 
 bool take(void *p, RecordData *out) {
-    if (!g_table.remove(reinterpret_cast<uint64_t>(p), now_ticks(), out))
-        return false;
-    add_live_bytes(0 - out->size);
-    return true;
+    return g_table.remove(reinterpret_cast<uint64_t>(p), now_ticks(), out);
 }
 
 void put_back(const RecordData &rec) {
-    if (g_table.restore(rec))
-        add_live_bytes(rec.size);
-    else
+    if (!g_table.restore(rec))
         count(&g_root->dropped_records);
 }
 

@@ -1,0 +1,158 @@
+/*
+ * Test-side reader of the runtime's table: finds memleak_introspect with
+ * dlsym and walks it through the ABI only (strides and counts from the root),
+ * as gdb would. Shared by the C and C++ preload tests.
+ */
+#ifndef MEMLEAK_TEST_INTROSPECT_WALK_H
+#define MEMLEAK_TEST_INTROSPECT_WALK_H
+
+#include <dlfcn.h>
+#include <link.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "memleak/abi.h"
+
+static int ml_failures;
+
+#define ML_CHECK(cond)                                                               \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+            ++ml_failures;                                                           \
+        }                                                                            \
+    } while (0)
+
+/* The root, or NULL without the runtime. With MEMLEAK_TEST_PRELOADED set, a
+ * missing runtime is a failure: the checks must not pass by skipping. */
+static const memleak_introspect *ml_root(void) {
+    const memleak_introspect *ix =
+        (const memleak_introspect *)dlsym(RTLD_DEFAULT, "memleak_introspect");
+    if (!ix && getenv("MEMLEAK_TEST_PRELOADED")) {
+        fprintf(stderr, "memleak_introspect not found although the runtime should be preloaded\n");
+        exit(2);
+    }
+    return ix;
+}
+
+static const memleak_shard *ml_shard(const memleak_introspect *ix, uint32_t i) {
+    return (const memleak_shard *)(uintptr_t)(ix->shards + (uint64_t)i * ix->shard_size);
+}
+
+static uint64_t ml_size(const memleak_record *r) { return r->size_lo | (uint64_t)r->size_hi << 32; }
+static uint64_t ml_seq(const memleak_record *r) { return r->seq_lo | (uint64_t)r->seq_hi << 32; }
+
+typedef void (*ml_visit_fn)(const memleak_record *r, void *ctx);
+
+/* Calls visit for every live record. */
+static void ml_walk(const memleak_introspect *ix, ml_visit_fn visit, void *ctx) {
+    for (uint32_t s = 0; s < ix->shard_count; ++s) {
+        const memleak_shard *sh = ml_shard(ix, s);
+        const uint64_t *dir = (const uint64_t *)(uintptr_t)sh->chunks;
+        for (uint32_t c = 0; c < sh->chunk_count; ++c) {
+            const char *chunk = (const char *)(uintptr_t)dir[c];
+            for (uint32_t i = 0; i < ix->records_per_chunk; ++i) {
+                const memleak_record *r = (const memleak_record *)(chunk + (uint64_t)i * ix->record_size);
+                if (__atomic_load_n(&r->address, __ATOMIC_ACQUIRE))
+                    visit(r, ctx);
+            }
+        }
+    }
+}
+
+struct ml_find_ctx {
+    uint64_t address;
+    memleak_record found;
+    int hits;
+};
+
+static void ml_find_visit(const memleak_record *r, void *ctx) {
+    struct ml_find_ctx *f = (struct ml_find_ctx *)ctx;
+    if (r->address == f->address) {
+        f->found = *r;
+        ++f->hits;
+    }
+}
+
+/* The record of p: 1 when exactly one exists (copied to *out), else 0. */
+static int ml_find(const memleak_introspect *ix, const void *p, memleak_record *out) {
+    struct ml_find_ctx f;
+    memset(&f, 0, sizeof f);
+    f.address = (uint64_t)(uintptr_t)p;
+    ml_walk(ix, ml_find_visit, &f);
+    if (f.hits == 1 && out)
+        *out = f.found;
+    return f.hits == 1;
+}
+
+/* Sums of the shard counters. */
+static void ml_totals(const memleak_introspect *ix, uint64_t *count, uint64_t *bytes) {
+    *count = 0;
+    *bytes = 0;
+    for (uint32_t s = 0; s < ix->shard_count; ++s) {
+        *count += ml_shard(ix, s)->live_count;
+        *bytes += ml_shard(ix, s)->live_bytes;
+    }
+}
+
+struct ml_sum_ctx {
+    uint64_t count, bytes;
+};
+
+static void ml_sum_visit(const memleak_record *r, void *ctx) {
+    struct ml_sum_ctx *s = (struct ml_sum_ctx *)ctx;
+    ++s->count;
+    s->bytes += ml_size(r);
+}
+
+/* The shard counters agree with the records they count. */
+static void ml_check_consistent(const memleak_introspect *ix) {
+    struct ml_sum_ctx s = {0, 0};
+    uint64_t count, bytes;
+    ml_walk(ix, ml_sum_visit, &s);
+    ml_totals(ix, &count, &bytes);
+    ML_CHECK(s.count == count);
+    ML_CHECK(s.bytes == bytes);
+    ML_CHECK(ix->live_bytes == bytes);
+}
+
+/* Decodes a stack id as abi.h describes; NULL if out of range. */
+static const memleak_stack *ml_stack(const memleak_introspect *ix, uint32_t id) {
+    if (id == 0)
+        return NULL;
+    uint64_t words = ix->stack_chunk_size / 8;
+    uint64_t chunk = (id - 1) / words, word = (id - 1) % words;
+    if (chunk >= ix->stack_chunk_count)
+        return NULL;
+    const uint64_t *dir = (const uint64_t *)(uintptr_t)ix->stack_chunks;
+    return (const memleak_stack *)(uintptr_t)(dir[chunk] + word * 8);
+}
+
+static uint64_t ml_frame(const memleak_stack *st, unsigned i) {
+    return ((const uint64_t *)(st + 1))[i];
+}
+
+/* Whether pc (a return address) lies inside function fn, whose extent
+ * comes from its ELF symbol (the test binary exports its symbols). */
+static int ml_pc_in_function(uint64_t pc, const void *fn) {
+    Dl_info info;
+    void *extra = NULL;
+    if (!dladdr1(fn, &info, &extra, RTLD_DL_SYMENT) || !extra || !info.dli_saddr)
+        return 0;
+    const ElfW(Sym) *sym = (const ElfW(Sym) *)extra;
+    uint64_t start = (uint64_t)(uintptr_t)info.dli_saddr;
+    return pc > start && pc <= start + sym->st_size;
+}
+
+/* Frame #0 of p's recorded stack is inside fn. */
+static int ml_allocated_in(const memleak_introspect *ix, const void *p, const void *fn) {
+    memleak_record r;
+    if (!ml_find(ix, p, &r))
+        return 0;
+    const memleak_stack *st = ml_stack(ix, r.stack_id);
+    return st && st->depth > 0 && ml_pc_in_function(ml_frame(st, 0), fn);
+}
+
+#endif
