@@ -210,22 +210,40 @@ def _check_mark_name(name):
 def complete(command, text, word):
     """Completion for `memleak COMMAND`: returns (candidates, wants_file).
 
-    `text` is everything after the command name, `word` the word under the
-    cursor. After an option that takes a file, the caller should complete
-    file names (wants_file True)."""
+    `text` is everything after the command name, `word` the part of the
+    last token gdb will replace (gdb breaks words at '-' too, so for
+    "--de" word is "de"); candidates complete `word`. After an option that
+    takes a file, the caller should complete file names (wants_file True)."""
     table = OPTIONS.get(command, {})
     word = word or ""
-    before = text[: len(text) - len(word)].split()
+    token = text.split(" ")[-1] if text and not text[-1].isspace() else ""
+    before = text[: len(text) - len(token)].split()
+    cut = len(token) - len(word)
+
+    def fit(candidates):
+        return sorted(c[cut:] for c in candidates if c.startswith(token))
+
     if before and before[-1] in table:
         kind, choices, _ = table[before[-1]]
         if kind == "file":
-            return [], True
+            return fit(_file_candidates(token)), True
         if kind == "choice":
-            return [c for c in choices if c.startswith(word)], False
+            return fit(choices), False
         if kind != "flag":
             return [], False
     used = set(w.split("=")[0] for w in before)
-    return sorted(o for o in table if o.startswith(word) and o not in used), False
+    return fit(o for o in table if o not in used), False
+
+
+def _file_candidates(token):
+    """Paths starting with `token`, directories with a trailing '/'."""
+    import glob
+    import os
+    paths = glob.glob(glob.escape(os.path.expanduser(token)) + "*")
+    if token.startswith("~"):
+        home = os.path.expanduser("~")
+        paths = ["~" + p[len(home):] for p in paths]
+    return [p + "/" if os.path.isdir(os.path.expanduser(p)) else p for p in paths]
 
 
 def options_help(command):

@@ -244,8 +244,7 @@ class _Subcommand(gdb.Command):
         _run(lambda: commands.run(self.name, arg, GdbTarget, gdb.write))
 
     def complete(self, text, word):
-        candidates, wants_file = argparse_.complete(self.name, text, word)
-        return gdb.COMPLETE_FILENAME if wants_file else candidates
+        return argparse_.complete(self.name, text, word)[0]
 
 
 class MemleakCommand(gdb.Command):

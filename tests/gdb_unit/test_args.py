@@ -1,3 +1,5 @@
+import os
+import tempfile
 import unittest
 
 import image  # noqa: F401
@@ -81,19 +83,27 @@ class ValueTest(unittest.TestCase):
 
 
 class CompleteTest(unittest.TestCase):
+    # gdb breaks words at '-', so the word to complete after "--d" is "d".
     def test_options(self):
-        self.assertEqual(args.complete("top", "--d", "--d")[0], ["--depth"])
+        self.assertEqual(args.complete("top", "--d", "d")[0], ["depth"])
+        self.assertEqual(args.complete("top", "5 --", "")[0][:2], ["by", "depth"])
         got, wants_file = args.complete("top", "", "")
         self.assertIn("--by", got)
         self.assertFalse(wants_file)
+        self.assertEqual(args.complete("dump", "--min-s", "s")[0], ["size"])
 
     def test_used_options_not_offered_again(self):
         self.assertNotIn("--json", args.complete("stats", "--json ", "")[0])
 
     def test_values(self):
         self.assertEqual(args.complete("top", "--by c", "c"), (["count"], False))
-        self.assertEqual(args.complete("top", "--output ", ""), ([], True))
-        self.assertEqual(args.complete("since", "1h --suppressions su", "su"), ([], True))
+        self.assertEqual(args.complete("top", "--by ", ""), (["bytes", "count"], False))
+        with tempfile.TemporaryDirectory() as d:
+            os.mkdir(os.path.join(d, "sub"))
+            open(os.path.join(d, "supp.txt"), "w").close()
+            # gdb breaks words at '/' too: the word is what follows the last one.
+            got = args.complete("since", "1h --suppressions %s/su" % d, "su")
+            self.assertEqual(got, (["sub/", "supp.txt"], True))
         self.assertEqual(args.complete("top", "--depth ", ""), ([], False))
 
 
