@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "core/futex_lock.h"
@@ -236,7 +236,6 @@ int write_report(const memleak_introspect *ix, int fd, const Settings &settings,
 
     std::sort(items.begin(), items.end(),
               [](const Item &a, const Item &b) { return a.stack_id < b.stack_id; });
-    // Groups are folded into the front of the item array's twin.
     Scratch<Group> groups;
     if (!groups.reserve(items.size() + 1)) {
         w.str("memleak: out of memory for the report's copy of the table\n");
@@ -265,9 +264,10 @@ int write_report(const memleak_introspect *ix, int fd, const Settings &settings,
     unsigned patterns_used = 0;
     if (settings.suppressions != nullptr && settings.suppressions[0] != '\0' && items.size() != 0 &&
         supp.load(settings.suppressions, w) && !supp.empty()) {
+        // Which patterns matched, for the "by K patterns" count; anonymous
+        // mmap memory starts zeroed.
         Scratch<uint8_t> used;
-        used.reserve(supp.count());
-        memset(used.data(), 0, supp.count());
+        const bool count_patterns = used.reserve(supp.count());
         for (Group &g : groups) {
             const uint64_t *pcs = nullptr;
             unsigned depth = 0;
@@ -278,7 +278,7 @@ int write_report(const memleak_introspect *ix, int fd, const Settings &settings,
             for (unsigned i = first_user_frame(sym, pcs, depth); i < depth && ctx.hit < 0; ++i)
                 sym.frames(pcs[i], suppress_frame, &ctx);
             g.suppressed_by = ctx.hit;
-            if (ctx.hit >= 0 && used.data()[ctx.hit] == 0) {
+            if (ctx.hit >= 0 && count_patterns && used.data()[ctx.hit] == 0) {
                 used.data()[ctx.hit] = 1;
                 ++patterns_used;
             }
@@ -306,7 +306,7 @@ int write_report(const memleak_introspect *ix, int fd, const Settings &settings,
             .str(" locked for too long and read while changing; a block may be missing or extra\n");
     if (uint64_t dropped = load(ix->dropped_records))
         w.str("memleak: ").dec(dropped).str(plural(dropped, " allocation was", " allocations were"))
-            .str(" not recorded (runtime out of memory) and are not in this report\n");
+            .str(" not recorded (the runtime ran out of memory) and are not in this report\n");
 
     uint64_t shown = 0, hidden_bytes = 0, hidden_blocks = 0;
     for (const Group &g : groups) {
