@@ -169,11 +169,15 @@ class ReportCase(unittest.TestCase):
         full_env.update(env or {})
         res = run([program(prog)] + list(args), env=full_env)
         self.assertEqual(res.returncode, expect_rc, res.stderr.decode(errors="replace"))
-        path = pattern.replace("%p", str(res_pid(self, pattern)))
+        pid = res_pid(self, pattern)
+        path = pattern.replace("%p", str(pid))
         with open(path) as f:
             text = f.read()
         os.unlink(path)
-        return Report(text), res
+        report = Report(text)
+        if report.header is not None:
+            self.assertEqual(int(report.header[0]), pid, "%p is the pid in the header")
+        return report, res
 
     def check_mark(self, report, mark, calls=None):
         groups = report.groups_at(mark)
@@ -233,6 +237,13 @@ class LeaksTests(ReportCase):
         traced = run([program("report_leaks")], env=report_env)
         self.assertEqual((traced.returncode, traced.stdout, traced.stderr),
                          (plain.returncode, plain.stdout, plain.stderr))
+
+    def test_unwritable_report_path(self):
+        bad = os.path.join(self.tmp.name, "no-such-dir", "report")
+        res = run([program("report_leaks")], env={"MEMLEAK_REPORT": bad})
+        self.assertEqual((res.returncode, res.stdout), (0, b"report_leaks done\n"))
+        self.assertEqual(res.stderr.decode(),
+                         "memleak: MEMLEAK_REPORT=%s: No such file or directory\n" % bad)
 
     def test_report_to_stderr(self):
         res = run([program("report_leaks")], env={"MEMLEAK_REPORT": "stderr"})
