@@ -151,6 +151,64 @@ unsigned first_user_frame(Symbolizer &sym, const uint64_t *pcs, unsigned depth) 
 
 const char *plural(uint64_t n, const char *one, const char *many) { return n == 1 ? one : many; }
 
+// Suppression verdicts per return address: stacks share most of their
+// frames, and symbolizing is what costs. Open addressing, pc 0 never stored.
+class VerdictCache {
+public:
+    // Returns the slot for `pc`: `found` tells whether it holds a verdict.
+    // Null when memory ran out (the caller then computes without caching).
+    int32_t *slot(uint64_t pc, bool *found) {
+        if (table_.size() == 0 || (used_ + 1) * 2 > table_.size()) {
+            if (!grow())
+                return nullptr;
+        }
+        const size_t mask = table_.size() - 1;
+        for (size_t i = hash(pc) & mask;; i = (i + 1) & mask) {
+            Entry &e = table_[i];
+            if (e.pc == pc) {
+                *found = true;
+                return &e.verdict;
+            }
+            if (e.pc == 0) {
+                e.pc = pc;
+                ++used_;
+                *found = false;
+                return &e.verdict;
+            }
+        }
+    }
+
+private:
+    struct Entry {
+        uint64_t pc;
+        int32_t verdict;
+        int32_t unused;
+    };
+    static size_t hash(uint64_t pc) { return static_cast<size_t>((pc * 0x9e3779b97f4a7c15ull) >> 20); }
+
+    bool grow() {
+        const size_t size = table_.size() == 0 ? 4096 : table_.size() * 2;
+        Scratch<Entry> bigger;
+        if (!bigger.reserve(size))
+            return false;
+        bigger.resize(size);  // anonymous mmap memory is zeroed: all empty
+        const size_t mask = size - 1;
+        for (const Entry &e : table_) {
+            if (e.pc == 0)
+                continue;
+            size_t i = hash(e.pc) & mask;
+            while (bigger[i].pc != 0)
+                i = (i + 1) & mask;
+            bigger[i] = e;
+        }
+        table_.swap(bigger);
+        return true;
+    }
+
+    Scratch<Entry> table_;
+    size_t used_ = 0;
+};
+
 struct SuppressCtx {
     const Suppressions *supp;
     int hit;
@@ -268,18 +326,30 @@ int write_report(const memleak_introspect *ix, int fd, const Settings &settings,
         // mmap memory starts zeroed.
         Scratch<uint8_t> used;
         const bool count_patterns = used.reserve(supp.count());
+        VerdictCache verdicts;
         for (Group &g : groups) {
             const uint64_t *pcs = nullptr;
             unsigned depth = 0;
             bool truncated = false;
             if (!find_stack(ix, g.stack_id, &pcs, &depth, &truncated))
                 continue;
-            SuppressCtx ctx{&supp, -1};
-            for (unsigned i = first_user_frame(sym, pcs, depth); i < depth && ctx.hit < 0; ++i)
+            int hit = -1;
+            for (unsigned i = first_user_frame(sym, pcs, depth); i < depth && hit < 0; ++i) {
+                bool known = false;
+                int32_t *cached = pcs[i] != 0 ? verdicts.slot(pcs[i], &known) : nullptr;
+                if (known) {
+                    hit = *cached;
+                    continue;
+                }
+                SuppressCtx ctx{&supp, -1};
                 sym.frames(pcs[i], suppress_frame, &ctx);
-            g.suppressed_by = ctx.hit;
-            if (ctx.hit >= 0 && count_patterns && used.data()[ctx.hit] == 0) {
-                used.data()[ctx.hit] = 1;
+                hit = ctx.hit;
+                if (cached != nullptr)
+                    *cached = hit;
+            }
+            g.suppressed_by = hit;
+            if (hit >= 0 && count_patterns && used.data()[hit] == 0) {
+                used.data()[hit] = 1;
                 ++patterns_used;
             }
         }

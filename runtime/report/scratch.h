@@ -48,6 +48,18 @@ public:
         return true;
     }
 
+    void swap(Scratch &other) {
+        T *d = data_;
+        data_ = other.data_;
+        other.data_ = d;
+        size_t n = size_;
+        size_ = other.size_;
+        other.size_ = n;
+        n = capacity_;
+        capacity_ = other.capacity_;
+        other.capacity_ = n;
+    }
+
     T *data() { return data_; }
     const T *data() const { return data_; }
     size_t size() const { return size_; }
@@ -57,6 +69,8 @@ public:
     const T &operator[](size_t i) const { return data_[i]; }
     T *begin() { return data_; }
     T *end() { return data_ + size_; }
+    const T *begin() const { return data_; }
+    const T *end() const { return data_ + size_; }
 
 private:
     T *data_ = nullptr;
