@@ -82,6 +82,13 @@ bool header_ok(const memleak_introspect *ix) {
 // for the copy cannot be had.
 bool snapshot(const memleak_introspect *ix, Scratch<Item> &items, unsigned *in_flux) {
     const uint32_t shard_count = ix->shard_count;
+    // One reservation for the whole table as it is now, plus some room for
+    // what other threads add meanwhile, so copying rarely has to regrow.
+    uint64_t expected = 0;
+    for (uint32_t s = 0; s < shard_count; ++s)
+        expected += load(reinterpret_cast<const memleak_shard *>(ix->shards + uint64_t{s} * ix->shard_size)->live_count);
+    if (!items.reserve(expected + expected / 8 + 1024))
+        return false;
     for (uint32_t s = 0; s < shard_count; ++s) {
         auto *shard = reinterpret_cast<memleak_shard *>(ix->shards + uint64_t{s} * ix->shard_size);
         for (int attempt = 0;; ++attempt) {

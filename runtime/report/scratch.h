@@ -24,21 +24,12 @@ public:
     Scratch(const Scratch &) = delete;
     Scratch &operator=(const Scratch &) = delete;
 
-    // Room for at least `n` elements; false when the kernel refuses.
+    // Room for at least `n` elements, growing geometrically when it can;
+    // false when the kernel refuses even `n`.
     bool reserve(size_t n) {
         if (n <= capacity_)
             return true;
-        size_t bytes = (n * sizeof(T) + 65535) & ~static_cast<size_t>(65535);
-        void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED)
-            return false;
-        if (data_ != nullptr) {
-            memcpy(p, data_, size_ * sizeof(T));
-            munmap(data_, capacity_ * sizeof(T));
-        }
-        data_ = static_cast<T *>(p);
-        capacity_ = bytes / sizeof(T);
-        return true;
+        return (n < capacity_ * 2 && remap(capacity_ * 2)) || remap(n);
     }
 
     bool push(const T &v) {
@@ -73,6 +64,20 @@ public:
     const T *end() const { return data_ + size_; }
 
 private:
+    bool remap(size_t n) {
+        const size_t bytes = (n * sizeof(T) + 65535) & ~static_cast<size_t>(65535);
+        void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return false;
+        if (data_ != nullptr) {
+            memcpy(p, data_, size_ * sizeof(T));
+            munmap(data_, capacity_ * sizeof(T));
+        }
+        data_ = static_cast<T *>(p);
+        capacity_ = bytes / sizeof(T);
+        return true;
+    }
+
     T *data_ = nullptr;
     size_t size_ = 0;
     size_t capacity_ = 0;
