@@ -381,6 +381,8 @@ int write_report(const memleak_introspect *ix, int fd, const Settings &settings,
     if (in_flux != 0)
         w.str("memleak: ").dec(in_flux).str(plural(in_flux, " shard was", " shards were"))
             .str(" locked for too long and read while changing; a block may be missing or extra\n");
+    if (load(ix->flags) & MEMLEAK_FLAG_DISABLED)
+        w.str("memleak: recording stopped early (the runtime ran out of memory); later blocks are not in this report\n");
     if (uint64_t dropped = load(ix->dropped_records))
         w.str("memleak: ").dec(dropped).str(plural(dropped, " allocation was", " allocations were"))
             .str(" not recorded (the runtime ran out of memory) and are not in this report\n");

@@ -1,6 +1,25 @@
 // The live-block report: what MEMLEAK_REPORT writes at exit and what
 // memleak_report() writes on demand. It reads the table only through the
 // exported `memleak_introspect`, as an out-of-process reader would.
+//
+//   ==PID== memleak: 3 live blocks (1.5 KiB) at exit, in 2 stacks
+//   1024 bytes in 1 block(s) allocated from:
+//       #0 0x55d0c0a0119d in make_buffer /src/leak.c:12
+//       #1 0x55d0c0a011c0 in helper /src/util.h:7 (inlined)
+//       #2 0x55d0c0a011c0 in main /src/leak.c:30
+//       #3 0x7f0e4c02324a in __libc_start_call_main (/lib/x86_64-linux-gnu/libc.so.6+0x2724a)
+//   <blank line after each stack>
+//   ... 5 more stacks (300 bytes in 7 blocks) not shown (MEMLEAK_REPORT_GROUPS=20)
+//   Suppressed: 64 bytes in 2 blocks (by 1 pattern)
+//   SUMMARY: memleak: 1324 bytes in 3 blocks
+//
+// Stacks come largest first. Frames sharing a pc are one call site seen
+// through inlining: the "(inlined)" one was expanded into the next, which
+// shows the line of that expansion. A frame without line information shows
+// its symbol, if any, and object+offset (what addr2line takes). Lines
+// starting `memleak:` are notes (a bad suppression file, shards read while
+// changing, dropped records). At exit nothing at all is written when no
+// block is live; the last line is always the SUMMARY otherwise.
 #pragma once
 
 #include <cstdint>
