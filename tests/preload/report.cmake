@@ -5,7 +5,7 @@
 find_package(Threads REQUIRED)
 
 foreach(_src report_leaks.c report_leaks_cpp.cpp report_clean.c report_clean_cpp.cpp
-             report_cap.c report_midrun.c report_busy_exit.c)
+             report_cap.c report_midrun.c report_busy_exit.c report_fork.c)
   get_filename_component(_name ${_src} NAME_WE)
   add_executable(${_name} ${_src})
   # Optimized, as users ship; the sources keep allocations out of tail
@@ -31,7 +31,7 @@ set(_report_env
   REPORT_BIN_DIR=${CMAKE_CURRENT_BINARY_DIR}
   PYTHONDONTWRITEBYTECODE=1
 )
-foreach(_case Leaks CxxLeaks Clean ExitCode Cap Frames Suppressions Midrun BusyExit)
+foreach(_case Leaks CxxLeaks Clean ExitCode Cap Frames Suppressions Midrun BusyExit Fork)
   add_test(NAME report.${_case}
     COMMAND /usr/bin/python3 -m unittest -v report_test.${_case}Tests
     WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})

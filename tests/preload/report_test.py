@@ -487,5 +487,29 @@ class BusyExitTests(ReportCase):
                     self.assertEqual(res.returncode, 23 if "MEMLEAK_EXITCODE" in env else 0)
 
 
+class ForkTests(ReportCase):
+
+    def test_parent_and_child_report_separately(self):
+        marks, _ = read_marks("report_fork.c")
+        pattern = os.path.join(self.tmp.name, "fork.%p")
+        res = run([program("report_fork")], env={"MEMLEAK_REPORT": pattern})
+        self.assertEqual((res.returncode, res.stdout, res.stderr), (0, b"child ok\n", b""))
+        files = sorted(n for n in os.listdir(self.tmp.name) if n.startswith("fork."))
+        self.assertEqual(len(files), 2, files)
+        reports = {}
+        for name in files:
+            with open(os.path.join(self.tmp.name, name)) as f:
+                report = Report(f.read())
+            self.assertEqual(int(report.header[0]), int(name.split(".")[1]))
+            reports["child" if report.groups_at(marks["in_child"]) else "parent"] = report
+        self.assertEqual(set(reports), {"child", "parent"})
+        for mark in ("before_fork", "in_child"):
+            self.check_mark(reports["child"], marks[mark])
+        for mark in ("before_fork", "in_parent"):
+            self.check_mark(reports["parent"], marks[mark])
+        self.assertEqual(reports["child"].summary, (111 + 222, 2))
+        self.assertEqual(reports["parent"].summary, (111 + 333, 2))
+
+
 if __name__ == "__main__":
     unittest.main()
