@@ -14,9 +14,24 @@ namespace {
 
 char *g_debuginfo_path = nullptr;
 
+// With DEBUGINFOD_URLS set, elfutils' standard search ends in a download
+// that may take minutes; a report written while the program exits looks
+// only on this machine (the build-id tree where distributions install
+// debug packages) in that case.
+int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+                   const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
+                   char **debuginfo_file_name) {
+    const char *urls = getenv("DEBUGINFOD_URLS");
+    if (urls != nullptr && urls[0] != '\0')
+        return dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
+                                            debuglink_crc, debuginfo_file_name);
+    return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
+                                        debuglink_crc, debuginfo_file_name);
+}
+
 const Dwfl_Callbacks kCallbacks = {
     dwfl_linux_proc_find_elf,
-    dwfl_standard_find_debuginfo,
+    find_debuginfo,
     nullptr,
     &g_debuginfo_path,
 };
