@@ -421,6 +421,26 @@ class GdbTestCase(unittest.TestCase):
                         f"gcore wrote nothing:\n{run.stdout}\n{run.stderr}")
         return core
 
+    def kernel_core(self, before_abort=None):
+        """Runs leaky.c in abort mode with the runtime and returns the core
+        the kernel wrote; `before_abort(prog)` runs while it waits."""
+        _require_env(self, ("MEMLEAK_LEAKY_C", LEAKY_C))
+        with core_pattern_for_test() as (pattern, reason):
+            if reason:
+                self.skipTest(reason)
+            prog = self.start([LEAKY_C, "abort"], cwd=self.tmp, allow_core=True)
+            prog.wait_for("ready")
+            if before_abort:
+                before_abort(prog)
+            prog.send_line()
+            status = prog.wait_exit()
+            self.assertEqual(status, -signal.SIGABRT, "the program did not die of abort()")
+            cores = find_kernel_core(self.tmp, pattern, prog.pid)
+            if not cores:
+                self.skipTest(f"the kernel wrote no core (core_pattern {pattern!r}, "
+                              f"RLIMIT_CORE unlimited) in {self.tmp}")
+        return cores[0]
+
     def need_attach(self):
         reason = ptrace_skip_reason()
         if reason:
@@ -710,22 +730,11 @@ class CoreTests(GdbTestCase):
 
     def test_kernel_core_from_abort(self):
         self.need_attach()
-        _require_env(self, ("program", LEAKY_C))
         marks = c_marks()
-        with core_pattern_for_test() as (pattern, reason):
-            if reason:
-                self.skipTest(reason)
-            prog = self.start([LEAKY_C, "abort"], cwd=self.tmp, allow_core=True)
-            prog.wait_for("ready")
-            live = self.json_commands(["-p", str(prog.pid)], [TOP_ALL, "dump"])
-            prog.send_line()
-            status = prog.wait_exit()
-            self.assertEqual(status, -signal.SIGABRT, "the program did not die of abort()")
-            cores = find_kernel_core(self.tmp, pattern, prog.pid)
-            if not cores:
-                self.skipTest(f"the kernel wrote no core (core_pattern {pattern!r}, "
-                              f"RLIMIT_CORE unlimited) in {self.tmp}")
-        dead = self.json_commands([str(LEAKY_C), str(cores[0])], [TOP_ALL, "dump"])
+        live = []
+        core = self.kernel_core(
+            lambda prog: live.extend(self.json_commands(["-p", str(prog.pid)], [TOP_ALL, "dump"])))
+        dead = self.json_commands([str(LEAKY_C), str(core)], [TOP_ALL, "dump"])
         self.assertLeaksMatch(dead[0], marks)
         for a, b in zip(live, dead):
             self.assertEqual(contract_view(a), contract_view(b),
@@ -854,9 +863,7 @@ class HostileTests(GdbTestCase):
     def test_core_without_runtime(self):
         self.assertRefused(self.core_of(preload=False))
 
-    def test_truncated_core(self):
-        core = self.core_of()
-        os.truncate(core, core.stat().st_size // 2)
+    def assertTruncatedHandled(self, core):
         out = self.tmp / "top.json"
         run = gdb([str(LEAKY_C), str(core)], f"memleak top --json --output {out}")
         self.assertClean(run)
@@ -867,6 +874,32 @@ class HostileTests(GdbTestCase):
             # The table survived the cut: then the answer must be whole.
             self.assertEqual(run.returncode, 0, run.describe())
             self.assertLeaksMatch(validate_top(load_json(out)), c_marks())
+        return run
+
+    def test_truncated_gcore(self):
+        # gcore writes its notes last: cut in half, gdb itself rejects the file.
+        core = self.core_of()
+        os.truncate(core, core.stat().st_size // 2)
+        self.assertTruncatedHandled(core)
+
+    def test_truncated_kernel_core(self):
+        # The kernel writes its notes first, so gdb opens a cut core and the
+        # reader meets the missing memory.
+        self.need_attach()
+        core = self.kernel_core()
+        root = self.introspect_address(core)
+        elf = CoreFile(core)
+        shards, = elf.read(root + INTROSPECT_SHARDS, "<Q")
+        cuts = {"half": core.stat().st_size // 2,
+                "inside the shard array": elf.offset_of(shards) + 2 * 120 + 7}
+        for where, size in cuts.items():
+            with self.subTest(cut=where):
+                cut = self.tmp / f"cut-{size}.core"
+                shutil.copyfile(core, cut)
+                os.truncate(cut, size)
+                run = self.assertTruncatedHandled(cut)
+                self.assertNotIn("not a core dump", run.output,
+                                 "gdb did not open the cut core, the reader was not reached")
 
     def test_bad_magic(self):
         core = self.corrupted_core(
