@@ -86,7 +86,7 @@ class Since:
             return "sequence number %d" % self.seq
         if self.kind == "mark":
             return "mark %r (sequence number %d)" % (self.mark.name, self.seq)
-        return "%s ago (tick %d)" % (self.point, self.ticks)
+        return "the last %s (tick %d on)" % (self.point, self.ticks)
 
     def to_json(self):
         return {"point": self.point, "kind": self.kind, "seq": self.seq, "ticks": self.ticks}

@@ -7,13 +7,14 @@ target and turns these functions into gdb commands; the unit tests supply
 a byte image.
 
 Target interface:
-    table() -> reader.Table
+    table(records=True) -> reader.Table
     is_live: bool        (False for a core file)
     now_ticks(table) -> int  the snapshot's time in ticks
     symbolize(pc) -> list[aggregate.Frame]  innermost first
     write(addr, data)    live processes only
 """
 
+import gc
 import struct
 
 from . import abi, aggregate, args as argparse_, render
@@ -233,14 +234,14 @@ def cmd_since(a, target):
 
 
 def cmd_stats(a, target):
-    table = target.table()
+    table = target.table(records=False)
     return render.stats_json(table, _pid(table)) if a.json else render.stats_text(table, _pid(table))
 
 
 def cmd_mark(a, target):
     if not target.is_live:
         raise MemleakError("marks need a live process (this is a core file)")
-    table = target.table()
+    table = target.table(records=False)
     h = table.header
     cap, size = h["mark_capacity"], h["mark_size"]
     names = set(m.name for m in table.marks)
@@ -289,6 +290,19 @@ def run(command, argstring, make_target, write):
     `write` (or to --output FILE), then raises a deferred failure if the
     command has one (--fail-over). Errors are MemleakError."""
     a = argparse_.parse(command, argstring)
+    # A table of a million blocks is millions of tuples and no cycles: the
+    # cyclic collector would rescan them over and over while they are built.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _run(a, command, make_target, write)
+    finally:
+        if collecting:
+            gc.enable()
+    return a
+
+
+def _run(a, command, make_target, write):
     result = COMMANDS[command](a, make_target())
     failure = None
     if isinstance(result, tuple):
@@ -306,4 +320,3 @@ def run(command, argstring, make_target, write):
             write(piece)
     if failure is not None:
         raise failure
-    return a

@@ -162,8 +162,8 @@ class GdbTarget:
         self.is_live = not _is_core(self.inferior)
         self.memory = InferiorMemory(self.inferior)
 
-    def table(self):
-        return reader.read_table(self.memory, find_root())
+    def table(self, records=True):
+        return reader.read_table(self.memory, find_root(), records)
 
     def now_ticks(self, table):
         if not self.is_live:

@@ -18,8 +18,8 @@ class FakeTarget:
         self.inlined = set(inlined)
         self.symbolized = []
 
-    def table(self):
-        return reader.read_table(self.img.mem, self.img.root)
+    def table(self, records=True):
+        return reader.read_table(self.img.mem, self.img.root, records)
 
     def now_ticks(self, table):
         return table.newest_ticks if self._now is None else self._now

@@ -74,6 +74,30 @@ class DecodeTest(unittest.TestCase):
         self.assertEqual(im.mem.reads, 2 + 1 + dirs + chunks + 1 + len(im.depot) + 1)
 
 
+class DecoderTest(unittest.TestCase):
+    def records(self, record_size):
+        data = bytearray()
+        for i in range(40):
+            address = 0 if i % 3 == 0 else 0x7f0000000000 + 64 * i
+            size, seq = (i << 36) + i, (i << 40) + 3 * i
+            data += struct.pack("<QIHHIIII", address, size & 0xFFFFFFFF, size >> 32, seq >> 32,
+                                seq & 0xFFFFFFFF, i, 100 + i, 7 * i)
+            data += bytes(record_size - 32)
+        return bytes(data)
+
+    def test_native_and_struct_decoders_agree(self):
+        for record_size in (32, 40, 64):
+            with self.subTest(record_size=record_size):
+                data = self.records(record_size)
+                native = list(reader._decode_records_native(data, record_size))
+                plain = reader._decode_records_struct(data, record_size)
+                self.assertEqual(native, plain)
+                self.assertEqual(len(native), 26)
+                b = native[0]
+                self.assertEqual((b.address, b.size, b.seq, b.ticks, b.tid, b.stack_id),
+                                 (0x7f0000000040, (1 << 36) + 1, (1 << 40) + 3, 1, 101, 7))
+
+
 class CorruptionTest(unittest.TestCase):
     def assertError(self, im, text):
         with self.assertRaises(MemleakError) as cm:
