@@ -146,7 +146,10 @@ bool Suppressions::load(const char *path, Writer &err) {
             b += 5;
             while (b < e && is_blank(text_[b]))
                 ++b;
-            if (b == e)
+            // Anchors alone leave nothing to match.
+            const size_t n = e - b;
+            if (n == 0 || (n == 1 && (text_[b] == '^' || text_[b] == '$')) ||
+                (n == 2 && text_[b] == '^' && text_[b + 1] == '$'))
                 problem = "empty pattern in `";
         }
         if (problem != nullptr) {

@@ -154,6 +154,10 @@ TEST(ReportSuppressions, MalformedFilesAreOneLineAndNoPatterns) {
     EXPECT_EQ(load_error("\n\nleak:\n", &ok, &count),
               "line 3: empty pattern in `leak:`; no suppressions applied\n");
     EXPECT_FALSE(ok);
+    EXPECT_EQ(load_error("leak:^$\n", &ok, &count),
+              "line 1: empty pattern in `leak:^$`; no suppressions applied\n");
+    EXPECT_EQ(load_error("leak:ok\nleak: ^\n", &ok, &count),
+              "line 2: empty pattern in `leak: ^`; no suppressions applied\n");
     EXPECT_EQ(load_error("leakfoo\n", &ok, &count),
               "line 1: expected `leak:PATTERN`, got `leakfoo`; no suppressions applied\n");
 }
