@@ -5,7 +5,10 @@ import collections
 from .errors import MemleakError
 from . import args as argparse_
 
-Frame = collections.namedtuple("Frame", "pc function file line object inlined")
+# offset: the pc's offset in `object` (a file offset), for frames without
+# debug info; None when unknown.
+Frame = collections.namedtuple("Frame", "pc function file line object inlined offset",
+                               defaults=(None,))
 
 
 class Group:

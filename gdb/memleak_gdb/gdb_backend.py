@@ -11,7 +11,7 @@ import traceback
 
 import gdb
 
-from . import aggregate, args as argparse_, commands, reader
+from . import aggregate, args as argparse_, commands, maps, reader
 from .errors import MemleakError, ReadError
 
 NO_TARGET = "no process or core file: attach with gdb -p PID or open a core"
@@ -66,13 +66,25 @@ def find_root():
 
 
 class _SymbolCache:
-    """Frames per return address, kept until the set of objfiles changes."""
+    """Frames per return address and the process's file mappings, kept
+    until the set of objfiles changes."""
 
     def __init__(self):
         self.frames = {}
+        self._mappings = None
 
     def clear(self, *_):
         self.frames.clear()
+        self._mappings = None
+
+    def mappings(self):
+        if self._mappings is None:
+            try:
+                text = gdb.execute("info proc mappings", to_string=True)
+            except gdb.error:
+                text = ""
+            self._mappings = maps.Mappings(maps.parse_mappings(text))
+        return self._mappings
 
 
 _cache = _SymbolCache()
@@ -139,9 +151,13 @@ def symbolize(pc):
             name = _minimal_name(look)
         except gdb.error:
             name = None
-        if name is not None and objname is None:
+        where = _cache.mappings().locate(pc)
+        offset = None
+        if where is not None:
+            objname, offset = objname or where[0], where[1]
+        elif name is not None and objname is None:
             objname = progspace.filename
-        frames = [aggregate.Frame(pc, name, None, None, objname, False)]
+        frames = [aggregate.Frame(pc, name, None, None, objname, False, offset)]
     else:
         file, line = _symtab_file(sal.symtab), (sal.line or None)
         frames = []

@@ -26,14 +26,15 @@ def frame_text(index, f):
     if f.file:
         where = " %s:%d" % (f.file, f.line) if f.line else " " + f.file
     elif f.object:
-        where = " (%s)" % os.path.basename(f.object)
+        where = " (%s%s)" % (os.path.basename(f.object),
+                             "" if f.offset is None else "+0x%x" % f.offset)
     return "#%d 0x%016x in %s%s%s" % (index, f.pc, f.function or "??", where,
                                       " (inlined)" if f.inlined else "")
 
 
 def frame_json(f):
     return {"pc": f.pc, "function": f.function, "file": f.file, "line": f.line,
-            "object": f.object, "inlined": bool(f.inlined)}
+            "object": f.object, "inlined": bool(f.inlined), "offset": f.offset}
 
 
 def _frames_lines(frames, truncated, indent="      "):

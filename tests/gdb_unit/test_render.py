@@ -26,11 +26,14 @@ class RenderTest(unittest.TestCase):
         self.assertTrue(render.frame_text(1, f).endswith("helper /src/h.h:3 (inlined)"))
         f = Frame(0x7f0000001234, None, None, None, "/usr/lib/x86_64-linux-gnu/libc.so.6", False)
         self.assertEqual(render.frame_text(2, f), "#2 0x00007f0000001234 in ?? (libc.so.6)")
+        f = Frame(0x7f0000001234, "_start", None, None, "/bin/leaky", False, 0x1234)
+        self.assertEqual(render.frame_text(3, f), "#3 0x00007f0000001234 in _start (leaky+0x1234)")
 
     def test_frame_json(self):
         f = Frame(1, None, None, None, None, 0)
         self.assertEqual(render.frame_json(f), {"pc": 1, "function": None, "file": None,
-                                                "line": None, "object": None, "inlined": False})
+                                                "line": None, "object": None, "inlined": False,
+                                                "offset": None})
 
 
 if __name__ == "__main__":
