@@ -104,6 +104,13 @@ def main():
             gdb_argv(args.gdb, ["-p", str(prog.pid)], None, f"gcore {core}"), args.timeout)
         print(f"gcore: {gcore_s:.1f} s, {core.stat().st_size / 2**20:.0f} MiB", flush=True)
 
+        stats_file = workdir / "stats.json"
+        run_measured(gdb_argv(args.gdb, [args.prog, str(core)], args.gdb_script,
+                              f"memleak stats --json --output {stats_file}"), args.timeout)
+        stats = json.loads(stats_file.read_text())
+        print(f"table in the core: {stats.get('live_blocks', '?')} live blocks, "
+              f"{stats.get('distinct_stacks', '?')} distinct stacks", flush=True)
+
         dump_file = workdir / "dump.json"
         targets = {"core": [args.prog, str(core)], "live": ["-p", str(prog.pid)]}
         cases = [("open", None, None),

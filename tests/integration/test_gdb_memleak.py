@@ -15,6 +15,7 @@ Paths come from the environment (CMake passes them):
   MEMLEAK_LEAKY_C_O0   programs/leaky.c built -O0 -g
   MEMLEAK_LEAKY_CXX    programs/leaky.cpp built -O2 -g
   MEMLEAK_PHASES       programs/phases.c built -O2 -g
+  MEMLEAK_THREADS      programs/threads.c built -O2 -g
   MEMLEAK_GDB          gdb (default: gdb on PATH)
 
 Attaching needs ptrace rights over the child: as root that holds unless
@@ -64,13 +65,14 @@ GDB = os.environ.get("MEMLEAK_GDB") or shutil.which("gdb") or "gdb"
 LEAKY_C = _env_path("MEMLEAK_LEAKY_C")
 LEAKY_C_O0 = _env_path("MEMLEAK_LEAKY_C_O0")
 LEAKY_CXX = _env_path("MEMLEAK_LEAKY_CXX")
+THREADS = _env_path("MEMLEAK_THREADS")
 PHASES = _env_path("MEMLEAK_PHASES")
 
 
 # --------------------------------------------------------------------------
 # Marks in the test programs' sources
 
-_MARK_RE = re.compile(r"(?:/\*|//)\s*(LEAK|FREED|CALLSITE)\b:?\s*(.*?)\s*(?:\*/|$)")
+_MARK_RE = re.compile(r"(?:/\*|//)\s*(LEAK|FREED|TRANSIENT|CALLSITE)\b:?\s*(.*?)\s*(?:\*/|$)")
 
 
 class Leak:
@@ -93,6 +95,7 @@ class Marks:
         self.basename = self.source.name
         self.leaks = {}
         self.freed = set()
+        self.transient = set()
         self.callsites = {}
         for number, text in enumerate(self.source.read_text().splitlines(), 1):
             m = _MARK_RE.search(text)
@@ -101,6 +104,8 @@ class Marks:
             kind, rest = m.group(1), m.group(2).split()
             if kind == "FREED":
                 self.freed.add(number)
+            elif kind == "TRANSIENT":
+                self.transient.add(number)
             elif kind == "CALLSITE":
                 self.callsites[rest[0]] = number
             else:
@@ -287,14 +292,16 @@ class Program:
         self._buf = b""
 
     def wait_for(self, word, timeout=READY_TIMEOUT):
+        """Waits for a line whose first word is `word`; returns the rest."""
         deadline = time.monotonic() + timeout
         fd = self.proc.stdout.fileno()
         while True:
             lines = self._buf.split(b"\n")
             for i, line in enumerate(lines[:-1]):
-                if line.strip() == word.encode():
+                first, _, rest = line.strip().partition(b" ")
+                if first == word.encode():
                     self._buf = b"\n".join(lines[i + 1:])
-                    return
+                    return rest.decode()
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"{self.argv}: no {word!r} within {timeout} s")
@@ -524,7 +531,7 @@ class GdbTestCase(unittest.TestCase):
             for g in got[2]:
                 problems += self._check_inline(g, leak, marks)
         expected = {l.line for l in leaks}
-        for line in sorted(set(by_line) - expected):
+        for line in sorted(set(by_line) - expected - marks.transient):
             what = "a FREED line" if line in marks.freed else "not a LEAK line"
             problems.append(f"{marks.basename}:{line} reported ({what}): "
                             f"bytes={by_line[line][0]} count={by_line[line][1]}")
@@ -581,6 +588,10 @@ def cxx_marks():
 
 def phases_marks():
     return Marks(PROGRAM_SOURCES / "phases.c")
+
+
+def threads_marks():
+    return Marks(PROGRAM_SOURCES / "threads.c")
 
 
 TOP_ALL = "top 100000"
@@ -670,6 +681,20 @@ class LiveAttachTests(GdbTestCase):
         for g in shallow["groups"]:
             self.assertEqual(len([f for f in g["stack"] if not f["inlined"]]), 1,
                              "--depth 1 kept more than one frame")
+
+    def test_dump_filters(self):
+        self.need_attach()
+        prog = self.start([LEAKY_C, "wait"])
+        prog.wait_for("ready")
+        everything, big, two = self.json_commands(
+            ["-p", str(prog.pid)], ["dump", "dump --min-size 300", "dump --limit 2"])
+        self.assertEqual([a for a in everything["allocations"] if a["size"] >= 300],
+                         big["allocations"])
+        self.assertTrue(big["allocations"], "no block of 300 bytes or more listed")
+        self.assertEqual(len(two["allocations"]), 2)
+        for a in everything["allocations"]:
+            self.assertEqual(a["tid"], prog.pid, "a block of the single-threaded program "
+                             "does not carry its thread id")
 
     def test_top_n_totals_cover_everything(self):
         self.need_attach()
@@ -820,14 +845,45 @@ class SinceTests(GdbTestCase):
         # phase 2, which began at least 2 s after phase 1 ended.
         core = self.gcore(prog)
         core_target = [str(PHASES), str(core)]
-        core_mark, core_seq, core_duration = self.json_commands(
-            core_target, ["since phase1", f"since {last_seq}", "since 1s"])
+        core_mark, core_seq, core_duration, core_all, core_top = self.json_commands(
+            core_target, ["since phase1", f"since {last_seq}", "since 1s", "since 1h", TOP_ALL])
         self.assertEqual(contract_view(core_mark), contract_view(by_mark))
         self.assertEqual(contract_view(core_seq), contract_view(by_seq))
         self.assertLeaksMatch(core_duration, marks, phase2, exact_totals=True)
+        self.assertEqual((core_all["total_bytes"], core_all["total_count"]),
+                         (core_top["total_bytes"], core_top["total_count"]),
+                         "`since 1h` on a core does not cover every block")
 
         run = gdb(core_target, "memleak since no-such-mark")
         self.assertOneError(run)
+
+
+class ThreadTests(GdbTestCase):
+    """Thread ids, and reads of a process stopped while two threads allocate."""
+
+    def test_tids_and_consistency_under_churn(self):
+        self.need_attach()
+        _require_env(self, ("MEMLEAK_THREADS", THREADS))
+        marks = threads_marks()
+        prog = self.start([THREADS])
+        leaker_tid = int(prog.wait_for("ready"))
+        thread_line = next(l.line for l in marks.leaks.values() if l.name == "threaded")
+        for attempt in range(3):
+            with self.subTest(attempt=attempt):
+                top, dump = self.json_commands(["-p", str(prog.pid)], [TOP_ALL, "dump"])
+                self.assertLeaksMatch(top, marks)
+                self.assertDumpAgreesWithTop(dump, top)
+                for a in dump["allocations"]:
+                    f0 = a["stack"][0] if a["stack"] else {}
+                    if f0.get("file") and Path(f0["file"]).name == marks.basename:
+                        want = leaker_tid if f0["line"] == thread_line else None
+                        if want is not None:
+                            self.assertEqual(a["tid"], want, "block from the leaking thread "
+                                             "does not carry that thread's id")
+                        elif f0["line"] not in marks.transient:
+                            self.assertEqual(a["tid"], prog.pid)
+            time.sleep(0.3)
+        self.assertIsNone(prog.proc.poll(), "the program died while being read")
 
 
 class HostileTests(GdbTestCase):
