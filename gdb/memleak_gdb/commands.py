@@ -72,7 +72,9 @@ POINT is one of:
                                file it is the newest time stamp the table holds.
 Output is grouped like `memleak top` unless --dump lists the blocks.
 --fail-over BYTES makes the command fail after printing when the growth (bytes
-not suppressed) exceeds BYTES, so `gdb -batch` exits with a non-zero status.
+not suppressed) exceeds BYTES. gdb -batch exits with status 1 when its last
+command failed, so give this one last (-ex ... -ex 'memleak since X --fail-over
+10MiB'); in a script run with -x FILE, the failure stops the script there.
 
 Options:
 """,

@@ -81,17 +81,22 @@ def top_text(table, pid, groups, shown, by, total_bytes, total_count, since=None
     if not shown:
         lines.append("(no live blocks)" if since is None else "(nothing allocated since then)")
         return "\n".join(lines) + "\n"
+    # The ordering quantity comes first with its share of the total.
     sizes = [human_size(g.bytes) for g in shown]
-    pcts = [percent(g.bytes if by == "bytes" else g.count,
-                    total_bytes if by == "bytes" else total_count) for g in shown]
-    counts = [str(g.count) for g in shown]
+    wc = max(len(str(g.count)) for g in shown)
+    counts = ["%*d block%s" % (wc, g.count, " " if g.count == 1 else "s") for g in shown]
+    if by == "count":
+        first, second = counts, sizes
+        pcts = [percent(g.count, total_count) for g in shown]
+    else:
+        first, second = sizes, counts
+        pcts = [percent(g.bytes, total_bytes) for g in shown]
     ranks = ["[%d]" % (i + 1) for i in range(len(shown))]
-    wr, ws, wp, wc = (max(len(x) for x in col) for col in (ranks, sizes, pcts, counts))
+    wr, w1, wp, w2 = (max(len(x) for x in col) for col in (ranks, first, pcts, second))
     for i, g in enumerate(shown):
         lines.append("")
-        lines.append("%*s  %*s  %*s  %*s block%s  (%d bytes)" % (
-            wr, ranks[i], ws, sizes[i], wp, pcts[i], wc, counts[i],
-            "" if g.count == 1 else "s", g.bytes))
+        lines.append("%*s  %*s  %*s  %*s  (%d bytes)" % (
+            wr, ranks[i], w1, first[i], wp, pcts[i], w2, second[i], g.bytes))
         lines.extend(_frames_lines(g.frames, g.truncated))
     return "\n".join(lines) + "\n"
 

@@ -87,6 +87,12 @@ class TopTest(unittest.TestCase):
         self.assertIn("#1 0x0000000000402020 in fn_402020 src/402020.c:528 (inlined)", text)
         self.assertIn("#2 0x0000000000402020 in outer_402020 src/outer.c:7\n", text)
 
+    def test_text_by_count_leads_with_count(self):
+        text = run("top", "--by count", self.target)
+        heads = [l for l in text.splitlines() if re.match(r"^\[\d\]", l)]
+        self.assertRegex(heads[0], r"^\[1\]  10 blocks  71\.4%    100 B  \(100 bytes\)$")
+        self.assertRegex(heads[2], r"^\[3\]   1 block    7\.1%  4\.9 KiB  \(5000 bytes\)$")
+
     def test_in_flux_is_reported(self):
         img = image.Image(table_blocks(), locked_shards=(0,))
         text = run("top", "", FakeTarget(img))
