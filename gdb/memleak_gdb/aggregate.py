@@ -40,7 +40,9 @@ def group_blocks(table, blocks, depth=None, by="bytes"):
     for sid, (nbytes, count) in per_stack.items():
         stack = table.stack(sid)
         pcs = stack.pcs if depth is None else stack.pcs[:depth]
-        truncated = stack.truncated or len(pcs) < len(stack.pcs)
+        # "truncated" is the runtime's word that deeper frames were never
+        # recorded; a --depth cut is the user's own choice and not flagged.
+        truncated = stack.truncated and len(pcs) == len(stack.pcs)
         g = groups.get(pcs)
         if g is None:
             g = groups[pcs] = Group(pcs, truncated)

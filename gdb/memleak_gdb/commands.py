@@ -54,7 +54,8 @@ Usage: memleak dump [--min-size BYTES] [--limit N] [--suppressions FILE]
                     [--json] [--output FILE]
 
 Each block shows its address, requested size, allocation sequence number,
-allocating thread id (LWP) and allocation time, then its stack.
+allocating thread id (LWP) and allocation time (wall clock, UTC; "time_ns" in
+JSON is nanoseconds since the Unix epoch), then its stack.
 
 Options:
 """,

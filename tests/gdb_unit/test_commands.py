@@ -56,6 +56,14 @@ class TopTest(unittest.TestCase):
         self.assertEqual([(g["bytes"], g["count"]) for g in doc["groups"]], [(8000, 4), (100, 10)])
         self.assertEqual([f["pc"] for f in doc["groups"][0]["stack"]], list(A[:2]))
 
+    def test_truncated_stack_is_flagged(self):
+        img = image.Image(table_blocks(), truncated_stacks=(A,))
+        doc = json.loads(run("top", "--json", FakeTarget(img)))
+        self.assertEqual([g["truncated"] for g in doc["groups"]], [False, True, False])
+        self.assertIn("deeper frames not recorded", run("top", "", FakeTarget(img)))
+        doc = json.loads(run("top", "--json --depth 1", FakeTarget(img)))
+        self.assertEqual([g["truncated"] for g in doc["groups"]], [False, False])
+
     def test_totals_cover_hidden_groups(self):
         doc = self.top_json("1")
         self.assertEqual(len(doc["groups"]), 1)
