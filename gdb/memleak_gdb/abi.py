@@ -7,6 +7,8 @@ reader knows, and follows the published sizes (which may grow when fields
 are appended) for strides.
 """
 
+import struct
+
 MAGIC = 0x314B41454C4D454D  # "MEMLEAK1"
 VERSION = 1
 MARK_NAME_SIZE = 48
@@ -130,7 +132,6 @@ def struct_format(fields, size):
 
 
 def _code_size(code):
-    import struct
     return struct.calcsize("<" + code)
 
 

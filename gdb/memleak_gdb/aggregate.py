@@ -2,8 +2,8 @@
 
 import collections
 
+from .args import parse_duration
 from .errors import MemleakError
-from . import args as argparse_
 
 # offset: the pc's offset in `object` (a file offset), for frames without
 # debug info; None when unknown.
@@ -108,7 +108,7 @@ def resolve_since(point, table, now_ticks):
     if marks:
         m = max(marks, key=lambda m: m.seq)
         return Since(point, "mark", seq=m.seq, mark=m)
-    ns = argparse_.parse_duration(point)
+    ns = parse_duration(point)
     if ns is not None:
         tick_ns = table.header["tick_ns"]
         back = -(-ns // tick_ns)

@@ -4,9 +4,12 @@ One table (OPTIONS) describes every command's options; it feeds the parser,
 the TAB completion and the help text, so they cannot disagree.
 """
 
+import glob
+import os
 import re
 import shlex
 
+from . import abi
 from .errors import UsageError
 
 SUBCOMMANDS = ("top", "dump", "since", "mark", "stats")
@@ -199,7 +202,6 @@ def _check_since(args):
 
 
 def _check_mark_name(name):
-    from . import abi
     raw = name.encode("utf-8")
     if not raw or len(raw) >= abi.MARK_NAME_SIZE:
         raise UsageError("mark name must be 1 to %d bytes" % (abi.MARK_NAME_SIZE - 1))
@@ -237,8 +239,6 @@ def complete(command, text, word):
 
 def _file_candidates(token):
     """Paths starting with `token`, directories with a trailing '/'."""
-    import glob
-    import os
     paths = glob.glob(glob.escape(os.path.expanduser(token)) + "*")
     if token.startswith("~"):
         home = os.path.expanduser("~")

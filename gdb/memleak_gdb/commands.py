@@ -17,7 +17,7 @@ Target interface:
 import gc
 import struct
 
-from . import abi, aggregate, args as argparse_, render
+from . import abi, aggregate, args as cmdargs, render
 from .errors import MemleakError
 
 PREFIX_HELP = """Find memory leaks in a process running with libmemleak.so, or in its core.
@@ -104,7 +104,7 @@ Options:
 
 
 def help_text(command):
-    return HELP[command] + argparse_.options_help(command)
+    return HELP[command] + cmdargs.options_help(command)
 
 
 class _Symbolizer:
@@ -292,7 +292,7 @@ def run(command, argstring, make_target, write):
     reported before anything is read), computes, writes the output through
     `write` (or to --output FILE), then raises a deferred failure if the
     command has one (--fail-over). Errors are MemleakError."""
-    a = argparse_.parse(command, argstring)
+    a = cmdargs.parse(command, argstring)
     # A table of a million blocks is millions of tuples and no cycles: the
     # cyclic collector would rescan them over and over while they are built.
     collecting = gc.isenabled()

@@ -11,7 +11,7 @@ import traceback
 
 import gdb
 
-from . import aggregate, args as argparse_, commands, maps, reader
+from . import aggregate, args as cmdargs, commands, maps, reader
 from .errors import MemleakError, ReadError
 
 NO_TARGET = "no process or core file: attach with gdb -p PID or open a core"
@@ -260,7 +260,7 @@ class _Subcommand(gdb.Command):
         _run(lambda: commands.run(self.name, arg, GdbTarget, gdb.write))
 
     def complete(self, text, word):
-        return argparse_.complete(self.name, text, word)[0]
+        return cmdargs.complete(self.name, text, word)[0]
 
 
 class MemleakCommand(gdb.Command):
@@ -275,14 +275,14 @@ class MemleakCommand(gdb.Command):
             gdb.execute("help memleak", from_tty)
             return
         raise gdb.GdbError("memleak: unknown command %r (commands: %s)"
-                           % (arg.split()[0], ", ".join(argparse_.SUBCOMMANDS)))
+                           % (arg.split()[0], ", ".join(cmdargs.SUBCOMMANDS)))
 
 
 def register():
     """Registers the commands and the debug parameter (idempotent per gdb)."""
     global _debug
     MemleakCommand()
-    for name in argparse_.SUBCOMMANDS:
+    for name in cmdargs.SUBCOMMANDS:
         cls = type("Memleak%sCommand" % name.capitalize(), (_Subcommand,),
                    {"__doc__": commands.help_text(name), "name": name})
         cls()

@@ -4,6 +4,8 @@ import datetime
 import json
 import os
 
+from . import abi
+
 JSON_VERSION = 1
 
 
@@ -242,8 +244,8 @@ def stats_dict(table, pid):
         "shards": len(table.shards),
         "shards_in_flux": table.shards_in_flux,
         "stack_depot_in_flux": table.stack_in_flux,
-        "recording": bool(h["flags"] & 1),
-        "disabled": bool(h["flags"] & 2),
+        "recording": bool(h["flags"] & abi.FLAG_RECORDING),
+        "disabled": bool(h["flags"] & abi.FLAG_DISABLED),
         "start_realtime_ns": h["start_realtime_ns"],
         "tick_ns": h["tick_ns"],
         "marks": [{"name": m.name, "seq": m.seq, "time_ns": table.realtime_ns(m.ticks)}
