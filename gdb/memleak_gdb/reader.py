@@ -126,6 +126,10 @@ def read_header(mem, root):
     check_pointer("memleak_introspect", root, abi.INTROSPECT_SIZE)
     head = mem.read(root, 16)
     magic, version, size = struct.unpack_from("<QII", head)
+    if magic == 0:
+        # The runtime stores the magic last, once the table is set up.
+        raise MemleakError("the memleak table at 0x%x is not set up yet (magic is 0): "
+                           "let the program run to its first allocation" % root)
     if magic != abi.MAGIC:
         raise MemleakError("not a memleak table: magic at 0x%x is 0x%016x, expected 0x%016x"
                            % (root, magic, abi.MAGIC))

@@ -110,6 +110,11 @@ class CorruptionTest(unittest.TestCase):
         im.mem.patch(im.root, "Q", 0x1234)
         self.assertError(im, "not a memleak table")
 
+    def test_table_not_set_up(self):
+        im = valid_image()
+        im.mem.patch(im.root, "Q", 0)
+        self.assertError(im, "not set up yet")
+
     def test_unknown_version(self):
         im = valid_image()
         im.mem.patch(im.root + 8, "I", 7)
