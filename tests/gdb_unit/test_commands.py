@@ -169,6 +169,17 @@ class DumpTest(unittest.TestCase):
         self.assertTrue(text.startswith("memleak dump: 14 live blocks, 7.9 KiB (pid 4242); 4 shown"))
         self.assertIn("5000 B  seq 4  tid 100", text)
 
+    def test_suppressions_hide_blocks_and_say_so(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".supp") as f:
+            f.write("leak:fn_403030\n")
+            f.flush()
+            doc = json.loads(run("dump", "--json --suppressions " + f.name, self.target))
+            validate(doc)
+            self.assertEqual(len(doc["allocations"]), 11)
+            self.assertEqual((doc["suppressed_bytes"], doc["suppressed_count"]), (3000, 3))
+            self.assertIn("suppressed: 3000 bytes in 3 blocks by 1 patterns",
+                          run("dump", "--suppressions " + f.name, self.target))
+
     def test_text_columns(self):
         text = run("dump", "", self.target)
         rows = [l for l in text.splitlines() if l.startswith("0x")]
@@ -218,6 +229,15 @@ class SinceTest(unittest.TestCase):
         self.assertEqual(str(cm.exception), "grew by 5100 bytes since 3, over the limit of 50")
         self.assertIn("5.0 KiB in 11 blocks allocated after sequence number 3", "".join(out))
         self.assertIn("since", run("since", "3 --fail-over 10KiB", FakeTarget(self.img)))
+
+    def test_fail_over_ignores_suppressed_growth(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".supp") as f:
+            f.write("leak:fn_404040\n")
+            f.flush()
+            # 5100 bytes grew, 5000 of them suppressed: 100 is within 1KiB.
+            run("since", "3 --fail-over 1KiB --suppressions " + f.name, FakeTarget(self.img))
+            with self.assertRaises(MemleakError):
+                run("since", "3 --fail-over 99 --suppressions " + f.name, FakeTarget(self.img))
 
     def test_text_header(self):
         text = run("since", "m1", FakeTarget(self.img))
