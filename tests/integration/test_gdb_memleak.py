@@ -118,6 +118,10 @@ class Marks:
         if not self.leaks:
             raise AssertionError(f"{self.source}: no LEAK marks")
 
+    def common_leaks(self):
+        """The leaks every mode of the program makes (not the fork child's)."""
+        return [l for l in self.leaks.values() if not l.attrs.get("child")]
+
     def leaks_in_phase(self, phase):
         return [l for l in self.leaks.values() if l.attrs.get("phase") == str(phase)]
 
@@ -502,7 +506,8 @@ class GdbTestCase(unittest.TestCase):
     def assertLeaksMatch(self, top, marks, leaks=None, exact_totals=False):
         """Groups whose allocation frame (stack[0]) lies in the marked source
         must be exactly the LEAK marks, with their bytes and counts."""
-        leaks = list(marks.leaks.values()) if leaks is None else leaks
+        if leaks is None:
+            leaks = marks.common_leaks()
         by_line = {}
         for g in top["groups"]:
             if not g["stack"]:
@@ -609,10 +614,13 @@ class LiveAttachTests(GdbTestCase):
         _require_env(self, ("program", binary))
         prog = self.start([binary, "wait"])
         prog.wait_for("ready")
-        top, dump = self.json_commands(["-p", str(prog.pid)], [TOP_ALL, "dump"])
+        top, dump, stats = self.json_commands(["-p", str(prog.pid)], [TOP_ALL, "dump", "stats"])
         self.assertEqual(top["pid"], prog.pid)
         self.assertLeaksMatch(top, marks)
         self.assertDumpAgreesWithTop(dump, top)
+        self.assertEqual((stats.get("live_blocks"), stats.get("live_bytes")),
+                         (top["total_count"], top["total_bytes"]),
+                         "stats disagrees with top on a quiet process")
         self.assertIsNone(prog.proc.poll(), "the program died after gdb detached")
         return prog, top
 
@@ -636,7 +644,7 @@ class LiveAttachTests(GdbTestCase):
         prog.wait_for("ready")
         run = gdb(["-p", str(prog.pid)], "memleak top 1000")
         self.assertSucceeded(run)
-        for leak in marks.leaks.values():
+        for leak in marks.common_leaks():
             self.assertIn(f"{marks.basename}:{leak.line}", run.stdout,
                           f"text `memleak top` does not show {leak.name}\n" + run.describe())
 
@@ -884,6 +892,66 @@ class ThreadTests(GdbTestCase):
                             self.assertEqual(a["tid"], prog.pid)
             time.sleep(0.3)
         self.assertIsNone(prog.proc.poll(), "the program died while being read")
+
+
+class ForkTests(GdbTestCase):
+    """A forked child reads as its own process: the parent's blocks it
+    inherited plus its own, under its pid; the parent's table is untouched."""
+
+    def test_child_and_parent(self):
+        self.need_attach()
+        _require_env(self, ("MEMLEAK_LEAKY_C", LEAKY_C))
+        marks = c_marks()
+        prog = self.start([LEAKY_C, "fork"])
+        child, parent = (int(w) for w in prog.wait_for("ready").split())
+        self.addCleanup(_kill_quietly, child)
+        self.assertEqual(parent, prog.pid)
+        child_line = next(l.line for l in marks.leaks.values() if l.attrs.get("child"))
+
+        top, dump, stats = self.json_commands(["-p", str(child)], [TOP_ALL, "dump", "stats"])
+        self.assertEqual((top["pid"], dump["pid"], stats["pid"]), (child, child, child))
+        self.assertLeaksMatch(top, marks, list(marks.leaks.values()))
+        self.assertDumpAgreesWithTop(dump, top)
+        for a in dump["allocations"]:
+            f0 = a["stack"][0] if a["stack"] else {}
+            if f0.get("file") and Path(f0["file"]).name == marks.basename:
+                want = child if f0["line"] == child_line else parent
+                self.assertEqual(a["tid"], want, f"block from {marks.basename}:{f0['line']}")
+
+        top, = self.json_commands(["-p", str(parent)], [TOP_ALL])
+        self.assertEqual(top["pid"], parent)
+        self.assertLeaksMatch(top, marks)
+
+
+def _kill_quietly(pid):
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+class CommandLineTests(GdbTestCase):
+    """Mistakes at the gdb prompt: one `memleak:` line each, nothing else."""
+
+    def test_help_lists_the_commands(self):
+        run = gdb([], "help memleak")
+        self.assertSucceeded(run)
+        for sub in ("top", "dump", "since", "mark", "stats"):
+            self.assertRegex(run.stdout, rf"memleak {sub}\b", run.describe())
+
+    def test_usage_errors(self):
+        self.need_attach()
+        _require_env(self, ("MEMLEAK_LEAKY_C", LEAKY_C))
+        prog = self.start([LEAKY_C, "wait"])
+        prog.wait_for("ready")
+        core = self.gcore(prog)
+        for command in ("memleak top --by nonsense", "memleak nosuchcommand", "memleak since",
+                        "memleak top 0", "memleak top --depth x", "memleak dump --limit 0",
+                        "memleak since no-such-mark", f"memleak top --output {self.tmp}/no/dir/f",
+                        "memleak top --json --output"):
+            with self.subTest(command=command):
+                self.assertOneError(gdb([str(LEAKY_C), str(core)], command))
+
+    def test_without_a_process(self):
+        self.assertOneError(gdb([], "memleak top"))
 
 
 class HostileTests(GdbTestCase):

@@ -2,10 +2,11 @@
  * Leaks at marked lines, for the gdb integration tests.
  *
  * The harness reads the marks from this file instead of a golden file:
- *   LEAK: NAME bytes=TOTAL count=BLOCKS [inlined caller=SITE]
+ *   LEAK: NAME bytes=TOTAL count=BLOCKS [inlined caller=SITE] [child]
  *     the allocation on this line leaves BLOCKS live blocks whose requested
  *     sizes add up to TOTAL; `inlined` says the line sits in an inlined
- *     helper whose call site carries the mark CALLSITE: SITE.
+ *     helper whose call site carries the mark CALLSITE: SITE; `child` says
+ *     only the child of the fork mode runs it.
  *   FREED
  *     every block allocated on this line is freed again: it must not show.
  *
@@ -17,11 +18,15 @@
  *   wait   leak, write "ready" to stdout, then pause until killed
  *   abort  leak, write "ready", read one line from stdin, then abort()
  *   break  leak, call stop_here() (a breakpoint target), exit 0
+ *   fork   leak, fork; the child leaks once more, writes "ready CHILD PARENT"
+ *          and pauses; the parent waits for the child, then exits
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #if defined(__GNUC__) && !defined(__clang__)
@@ -129,6 +134,30 @@ KEEP_FRAME static void leak_via_inline(void) {
     keep(p);
 }
 
+KEEP_FRAME static void leak_in_child(void) {
+    void *p = malloc(55); /* LEAK: forked bytes=55 count=1 child */
+    keep(p);
+}
+
+static int fork_mode(void) {
+    pid_t parent = getpid();
+    pid_t child = fork();
+    if (child < 0)
+        return 1;
+    if (child == 0) {
+        leak_in_child();
+        char line[64];
+        snprintf(line, sizeof line, "ready %d %d\n", (int)getpid(), (int)parent);
+        say(line);
+        for (;;)
+            pause();
+    }
+    int status;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "wait";
 
@@ -141,6 +170,8 @@ int main(int argc, char **argv) {
     churn();
     leak_via_inline();
 
+    if (strcmp(mode, "fork") == 0)
+        return fork_mode();
     if (strcmp(mode, "break") == 0) {
         stop_here();
         return 0;
