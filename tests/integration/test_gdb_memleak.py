@@ -839,11 +839,15 @@ class SinceTests(GdbTestCase):
         prog.send_line()
         prog.wait_for("phase2")
         target = ["-p", str(prog.pid)]
-        top, by_mark, by_seq, by_mark_dump = self.json_commands(
-            target, [TOP_ALL, "since phase1", f"since {last_seq}", "since phase1 --dump"])
+        top, by_mark, by_seq, by_mark_dump, by_api_mark = self.json_commands(
+            target, [TOP_ALL, "since phase1", f"since {last_seq}", "since phase1 --dump",
+                     "since program-phase1"])
         self.assertLeaksMatch(top, marks)
         self.assertLeaksMatch(by_mark, marks, phase2, exact_totals=True)
         self.assertLeaksMatch(by_seq, marks, phase2, exact_totals=True)
+        self.assertEqual(contract_view(by_api_mark), contract_view(by_mark),
+                         "the mark set by memleak_mark() in the program and the one set "
+                         "from gdb at the same point select different blocks")
         self.assertEqual(by_mark_dump["format"], "memleak-dump")
         self.assertTrue(all(a["seq"] > last_seq for a in by_mark_dump["allocations"]),
                         "since --dump lists a block allocated before the mark")

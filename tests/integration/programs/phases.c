@@ -2,7 +2,8 @@
  * Allocates in two phases, for `memleak since`. Marks as in leaky.c, plus
  * phase=N: the phase whose allocation leaves the block live.
  *
- *   phase 1, write "phase1" to stdout, read one line from stdin (the test
+ *   phase 1, set the mark "program-phase1" through the program API (a no-op
+ *   without the runtime), write "phase1" to stdout, read one line from stdin (the test
  *   sets a mark from gdb meanwhile), sleep 2 s so that a duration can tell
  *   the phases apart, phase 2, write "phase2", pause until killed.
  *
@@ -15,6 +16,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "memleak/memleak.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #define KEEP_FRAME __attribute__((noipa))
@@ -89,6 +92,7 @@ KEEP_FRAME static void phase2(void) {
 
 int main(void) {
     phase1();
+    memleak_try_mark("program-phase1");
     say("phase1\n");
     wait_line();
     sleep_seconds(2);
