@@ -15,9 +15,10 @@ Target interface:
 """
 
 import gc
+import json
 import struct
 
-from . import abi, aggregate, args as cmdargs, render
+from . import abi, aggregate, args as cmdargs, flame, render, suppress
 from .errors import MemleakError
 
 PREFIX_HELP = """Find memory leaks in a process running with libmemleak.so, or in its core.
@@ -129,7 +130,6 @@ class _Symbolizer:
 def _load_suppressions(path):
     if path is None:
         return None
-    from . import suppress
     try:
         return suppress.load(path)
     except suppress.SuppressionError as e:
@@ -142,18 +142,16 @@ def _pid(table):
     return table.header["pid"]
 
 
-def _top(a, target, table, blocks, since=None):
+def _top(a, target, supp, table, blocks, since=None):
     sym = _Symbolizer(target)
     groups = aggregate.group_blocks(table, blocks, a.depth, a.by)
     total_bytes, total_count = aggregate.totals(blocks)
-    supp = _load_suppressions(a.suppressions)
     suppressed = None
     if supp is not None:
         sym.fill(groups)
         groups, suppressed = aggregate.apply_suppressions(groups, supp)
     out = []
     if a.folded or a.svg:
-        from . import flame
         sym.fill(groups)
         if a.svg:
             title = "memleak %s (pid %d, by %s)" % (
@@ -183,10 +181,9 @@ def _seq_of(block):
     return block.seq
 
 
-def _dump(a, target, table, blocks, since=None):
+def _dump(a, target, supp, table, blocks, since=None):
     sym = _Symbolizer(target)
     total_bytes, total_count = aggregate.totals(blocks)
-    supp = _load_suppressions(a.suppressions)
     suppressed = None
     if supp is not None:
         groups = aggregate.group_blocks(table, blocks)
@@ -212,24 +209,29 @@ def _dump(a, target, table, blocks, since=None):
     return text, growth
 
 
+# A bad suppressions file is reported before the table is read.
+
 def cmd_top(a, target):
+    supp = _load_suppressions(a.suppressions)
     table = target.table()
-    return _top(a, target, table, table.blocks)[0]
+    return _top(a, target, supp, table, table.blocks)[0]
 
 
 def cmd_dump(a, target):
+    supp = _load_suppressions(a.suppressions)
     table = target.table()
-    return _dump(a, target, table, table.blocks)[0]
+    return _dump(a, target, supp, table, table.blocks)[0]
 
 
 def cmd_since(a, target):
+    supp = _load_suppressions(a.suppressions)
     table = target.table()
     since = aggregate.resolve_since(a.point, table, target.now_ticks(table))
     blocks = since.select(table.blocks)
     if a.dump:
-        text, growth = _dump(a, target, table, blocks, since)
+        text, growth = _dump(a, target, supp, table, blocks, since)
     else:
-        text, growth = _top(a, target, table, blocks, since)
+        text, growth = _top(a, target, supp, table, blocks, since)
     if a.fail_over is not None and growth > a.fail_over:
         return text, MemleakError("grew by %d bytes since %s, over the limit of %d"
                                   % (growth, a.point, a.fail_over))
@@ -270,7 +272,6 @@ def cmd_mark(a, target):
     if not same:
         target.write(table.root + abi.INTROSPECT_OFFSETS["mark_count"], struct.pack("<I", slot + 1))
     if a.json:
-        import json
         return json.dumps({"format": "memleak-mark", "version": render.JSON_VERSION,
                            "pid": _pid(table), "name": name, "seq": seq, "slot": slot,
                            "time_ns": table.realtime_ns(ticks)}, indent=1) + "\n"
