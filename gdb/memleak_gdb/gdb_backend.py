@@ -157,7 +157,13 @@ def symbolize(pc):
             objname, offset = objname or where[0], where[1]
         elif name is not None and objname is None:
             objname = progspace.filename
-        frames = [aggregate.Frame(pc, name, None, None, objname, False, offset)]
+        # Code with a line table but no function DIE (assembly) still has a line.
+        sal = gdb.find_pc_line(look) if block is not None else None
+        if sal is not None and sal.symtab is not None and sal.line:
+            file, line = _symtab_file(sal.symtab), sal.line
+        else:
+            file, line = None, None
+        frames = [aggregate.Frame(pc, name, file, line, objname, False, offset)]
     else:
         file, line = _symtab_file(sal.symtab), (sal.line or None)
         frames = []
