@@ -100,18 +100,19 @@ void start() {
 
     __atomic_store_n(&g_root->flags, MEMLEAK_FLAG_RECORDING, __ATOMIC_RELAXED);
     __atomic_store_n(&g_root->magic, MEMLEAK_ABI_MAGIC, __ATOMIC_RELEASE);
-    __atomic_store_n(&g_recording, true, __ATOMIC_RELEASE);
+    __atomic_store_n(&g_recording, true, __ATOMIC_RELEASE);  // pairs with recording()
 }
 
 void on_alloc(void *p, size_t size) {
-    uint64_t pcs[kMaxDepthLimit];
+    uint64_t frames[unwind::kCaptureCapacity];
+    uint32_t first = 0;
     bool truncated = false;
     // Captured before any lock: unwinding is the slow part, and libunwind
     // may take the loader's lock.
-    const uint32_t depth = unwind::capture(pcs, g_depth, &truncated);
+    const uint32_t depth = unwind::capture(frames, g_depth, &first, &truncated);
     uint32_t stack_id = 0;
     if (depth) {
-        stack_id = g_depot.intern(pcs, depth, truncated ? MEMLEAK_STACK_TRUNCATED : 0);
+        stack_id = g_depot.intern(frames + first, depth, truncated ? MEMLEAK_STACK_TRUNCATED : 0);
         if (!stack_id)
             count(&g_root->dropped_stacks);
     }

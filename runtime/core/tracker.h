@@ -29,7 +29,7 @@ extern bool g_recording;
 
 // True once start() has run: before that, nothing is recorded (libunwind
 // is not ready and the options are not read).
-inline bool recording() { return __atomic_load_n(&g_recording, __ATOMIC_RELAXED); }
+inline bool recording() { return __atomic_load_n(&g_recording, __ATOMIC_ACQUIRE); }
 
 // Reads the options, sets up clock, table, depot and unwinder, registers
 // the fork handlers, then turns recording on.

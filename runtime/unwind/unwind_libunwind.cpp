@@ -2,7 +2,6 @@
 #include <libunwind.h>
 #include <link.h>
 
-#include "core/options.h"
 #include "unwind/unwinder.h"
 
 namespace memleak::unwind {
@@ -17,11 +16,6 @@ struct TextRange {
 // Frames of the runtime itself (hook, tracker, capture) and of libunwind
 // (unw_backtrace reports its own frame first) are never the user's.
 TextRange g_ranges[2];
-
-// Frames above the caller's that may belong to the runtime: hook, tracker,
-// capture, libunwind. Unwinding a few more than kept tells us whether the
-// stack was truncated.
-constexpr uint32_t kRuntimeFrames = 8;
 
 struct RangeQuery {
     uintptr_t addr;
@@ -72,20 +66,19 @@ void init() {
     find_text(reinterpret_cast<uintptr_t>(&unw_backtrace), &g_ranges[1]);
 }
 
-uint32_t capture(uint64_t *pcs, uint32_t max_depth, bool *truncated) {
-    void *buf[kMaxDepthLimit + kRuntimeFrames + 1];
+uint32_t capture(uint64_t *buf, uint32_t max_depth, uint32_t *first, bool *truncated) {
+    static_assert(sizeof(void *) == sizeof(uint64_t), "64-bit targets only");
     if (max_depth > kMaxDepthLimit)
         max_depth = kMaxDepthLimit;
-    const int n = unw_backtrace(buf, static_cast<int>(max_depth + kRuntimeFrames + 1));
-    int first = 0;
-    while (first < n && in_runtime_text(reinterpret_cast<uintptr_t>(buf[first])))
-        ++first;
-    uint32_t depth = n > first ? static_cast<uint32_t>(n - first) : 0;
+    const int n = unw_backtrace(reinterpret_cast<void **>(buf), static_cast<int>(max_depth + kRuntimeFrames + 1));
+    int skip = 0;
+    while (skip < n && in_runtime_text(buf[skip]))
+        ++skip;
+    uint32_t depth = n > skip ? static_cast<uint32_t>(n - skip) : 0;
     *truncated = depth > max_depth;
     if (depth > max_depth)
         depth = max_depth;
-    for (uint32_t i = 0; i < depth; ++i)
-        pcs[i] = reinterpret_cast<uintptr_t>(buf[first + i]);
+    *first = static_cast<uint32_t>(skip);
     return depth;
 }
 
