@@ -57,13 +57,14 @@ def source_line(path, needle):
 class Service:
     """The demo service under `memleak run`, stopped with SIGTERM to the wrapper."""
 
-    def __init__(self, *service_args):
+    def __init__(self, *service_args, program=None):
         self.args = service_args
+        self.program = program
         self.wrapper = None
         self.pid = None
 
     def __enter__(self):
-        service = built("MEMLEAK_TEST_SERVICE")
+        service = self.program or built("MEMLEAK_TEST_SERVICE")
         self.wrapper = subprocess.Popen([WRAPPER, "run", "--", service] + list(self.args),
                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True)
