@@ -21,10 +21,24 @@ void StackDepot::init(memleak_introspect *root) {
     __atomic_store_n(&root_->stack_chunks, reinterpret_cast<uint64_t>(dir_), __ATOMIC_RELEASE);
 }
 
+// Four independent multiply lanes: a single chain would make every frame
+// wait for the previous multiply, and hashing is on every allocation.
+// Each step is a bijection of the lane's state, so stacks that differ in
+// one frame never meet before the final mix.
 uint32_t StackDepot::hash_stack(const uint64_t *pcs, uint32_t depth, uint16_t flags) {
-    uint64_t h = depth * UINT64_C(0x9e3779b97f4a7c15) ^ flags;
-    for (uint32_t i = 0; i < depth; ++i)
-        h = (h ^ pcs[i]) * UINT64_C(0x100000001b3) + (h >> 29);
+    constexpr uint64_t k0 = UINT64_C(0x9e3779b97f4a7c15), k1 = UINT64_C(0xc2b2ae3d27d4eb4f),
+                       k2 = UINT64_C(0x165667b19e3779f9), k3 = UINT64_C(0xd6e8feb86659fd93);
+    uint64_t a = depth, b = flags, c = k0, d = k1;
+    uint32_t i = 0;
+    for (; i + 4 <= depth; i += 4) {
+        a = (a ^ pcs[i]) * k0;
+        b = (b ^ pcs[i + 1]) * k1;
+        c = (c ^ pcs[i + 2]) * k2;
+        d = (d ^ pcs[i + 3]) * k3;
+    }
+    for (; i < depth; ++i)
+        a = (a ^ pcs[i]) * k1;
+    const uint64_t h = a ^ (b << 17 | b >> 47) ^ (c << 31 | c >> 33) ^ (d << 47 | d >> 17);
     return static_cast<uint32_t>(mix64(h));
 }
 
