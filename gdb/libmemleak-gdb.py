@@ -8,6 +8,7 @@ gdb runs it only from a directory in its auto-load safe-path; add
 """
 
 import os
+import runpy
 
 import gdb
 
@@ -37,7 +38,8 @@ def _load():
         gdb.write("memleak: auto-load: share/memleak/gdb/memleak.py not found next to "
                   "the library's prefix; use -x PATH/memleak.py\n", gdb.STDERR)
         return
-    gdb.execute("source " + os.path.join(where, "memleak.py"))
+    # Its own namespace, so the extension sees its own __file__, not ours.
+    runpy.run_path(os.path.join(where, "memleak.py"), run_name="memleak_extension")
 
 
 _load()
