@@ -15,7 +15,7 @@
 
 #include "memleak/abi.h"
 
-static int ml_failures;
+static inline int ml_failures;
 
 #define ML_CHECK(cond)                                                               \
     do {                                                                             \
@@ -41,13 +41,13 @@ static const memleak_shard *ml_shard(const memleak_introspect *ix, uint32_t i) {
     return (const memleak_shard *)(uintptr_t)(ix->shards + (uint64_t)i * ix->shard_size);
 }
 
-static uint64_t ml_size(const memleak_record *r) { return r->size_lo | (uint64_t)r->size_hi << 32; }
-static uint64_t ml_seq(const memleak_record *r) { return r->seq_lo | (uint64_t)r->seq_hi << 32; }
+static inline uint64_t ml_size(const memleak_record *r) { return r->size_lo | (uint64_t)r->size_hi << 32; }
+static inline uint64_t ml_seq(const memleak_record *r) { return r->seq_lo | (uint64_t)r->seq_hi << 32; }
 
 typedef void (*ml_visit_fn)(const memleak_record *r, void *ctx);
 
 /* Calls visit for every live record. */
-static void ml_walk(const memleak_introspect *ix, ml_visit_fn visit, void *ctx) {
+static inline void ml_walk(const memleak_introspect *ix, ml_visit_fn visit, void *ctx) {
     for (uint32_t s = 0; s < ix->shard_count; ++s) {
         const memleak_shard *sh = ml_shard(ix, s);
         const uint64_t *dir = (const uint64_t *)(uintptr_t)sh->chunks;
@@ -68,7 +68,7 @@ struct ml_find_ctx {
     int hits;
 };
 
-static void ml_find_visit(const memleak_record *r, void *ctx) {
+static inline void ml_find_visit(const memleak_record *r, void *ctx) {
     struct ml_find_ctx *f = (struct ml_find_ctx *)ctx;
     if (r->address == f->address) {
         f->found = *r;
@@ -77,7 +77,7 @@ static void ml_find_visit(const memleak_record *r, void *ctx) {
 }
 
 /* The record of p: 1 when exactly one exists (copied to *out), else 0. */
-static int ml_find(const memleak_introspect *ix, const void *p, memleak_record *out) {
+static inline int ml_find(const memleak_introspect *ix, const void *p, memleak_record *out) {
     struct ml_find_ctx f;
     memset(&f, 0, sizeof f);
     f.address = (uint64_t)(uintptr_t)p;
@@ -88,7 +88,7 @@ static int ml_find(const memleak_introspect *ix, const void *p, memleak_record *
 }
 
 /* Sums of the shard counters. */
-static void ml_totals(const memleak_introspect *ix, uint64_t *count, uint64_t *bytes) {
+static inline void ml_totals(const memleak_introspect *ix, uint64_t *count, uint64_t *bytes) {
     *count = 0;
     *bytes = 0;
     for (uint32_t s = 0; s < ix->shard_count; ++s) {
@@ -101,14 +101,14 @@ struct ml_sum_ctx {
     uint64_t count, bytes;
 };
 
-static void ml_sum_visit(const memleak_record *r, void *ctx) {
+static inline void ml_sum_visit(const memleak_record *r, void *ctx) {
     struct ml_sum_ctx *s = (struct ml_sum_ctx *)ctx;
     ++s->count;
     s->bytes += ml_size(r);
 }
 
 /* The shard counters agree with the records they count. */
-static void ml_check_consistent(const memleak_introspect *ix) {
+static inline void ml_check_consistent(const memleak_introspect *ix) {
     struct ml_sum_ctx s = {0, 0};
     uint64_t count, bytes;
     ml_walk(ix, ml_sum_visit, &s);
@@ -130,13 +130,13 @@ static const memleak_stack *ml_stack(const memleak_introspect *ix, uint32_t id) 
     return (const memleak_stack *)(uintptr_t)(dir[chunk] + word * 8);
 }
 
-static uint64_t ml_frame(const memleak_stack *st, unsigned i) {
+static inline uint64_t ml_frame(const memleak_stack *st, unsigned i) {
     return ((const uint64_t *)(st + 1))[i];
 }
 
 /* Whether pc (a return address) lies inside function fn, whose extent
  * comes from its ELF symbol (the test binary exports its symbols). */
-static int ml_pc_in_function(uint64_t pc, const void *fn) {
+static inline int ml_pc_in_function(uint64_t pc, const void *fn) {
     Dl_info info;
     void *extra = NULL;
     if (!dladdr1(fn, &info, &extra, RTLD_DL_SYMENT) || !extra || !info.dli_saddr)
@@ -147,7 +147,7 @@ static int ml_pc_in_function(uint64_t pc, const void *fn) {
 }
 
 /* Frame #0 of p's recorded stack is inside fn. */
-static int ml_allocated_in(const memleak_introspect *ix, const void *p, const void *fn) {
+static inline int ml_allocated_in(const memleak_introspect *ix, const void *p, const void *fn) {
     memleak_record r;
     if (!ml_find(ix, p, &r))
         return 0;
