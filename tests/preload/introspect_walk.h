@@ -15,7 +15,7 @@
 
 #include "memleak/abi.h"
 
-static inline int ml_failures;
+static int ml_failures __attribute__((unused));
 
 #define ML_CHECK(cond)                                                               \
     do {                                                                             \
@@ -27,7 +27,7 @@ static inline int ml_failures;
 
 /* The root, or NULL without the runtime. With MEMLEAK_TEST_PRELOADED set, a
  * missing runtime is a failure: the checks must not pass by skipping. */
-static const memleak_introspect *ml_root(void) {
+static inline const memleak_introspect *ml_root(void) {
     const memleak_introspect *ix =
         (const memleak_introspect *)dlsym(RTLD_DEFAULT, "memleak_introspect");
     if (!ix && getenv("MEMLEAK_TEST_PRELOADED")) {
@@ -37,7 +37,7 @@ static const memleak_introspect *ml_root(void) {
     return ix;
 }
 
-static const memleak_shard *ml_shard(const memleak_introspect *ix, uint32_t i) {
+static inline const memleak_shard *ml_shard(const memleak_introspect *ix, uint32_t i) {
     return (const memleak_shard *)(uintptr_t)(ix->shards + (uint64_t)i * ix->shard_size);
 }
 
@@ -81,6 +81,8 @@ static inline int ml_find(const memleak_introspect *ix, const void *p, memleak_r
     struct ml_find_ctx f;
     memset(&f, 0, sizeof f);
     f.address = (uint64_t)(uintptr_t)p;
+    if (out)
+        memset(out, 0, sizeof *out);
     ml_walk(ix, ml_find_visit, &f);
     if (f.hits == 1 && out)
         *out = f.found;
@@ -119,7 +121,7 @@ static inline void ml_check_consistent(const memleak_introspect *ix) {
 }
 
 /* Decodes a stack id as abi.h describes; NULL if out of range. */
-static const memleak_stack *ml_stack(const memleak_introspect *ix, uint32_t id) {
+static inline const memleak_stack *ml_stack(const memleak_introspect *ix, uint32_t id) {
     if (id == 0)
         return NULL;
     uint64_t words = ix->stack_chunk_size / 8;
