@@ -41,6 +41,7 @@ const OptionSpec kOptions[] = {
                  "file of leak:PATTERN lines; matching stacks leave the exit report"),
     MEMLEAK_NUMBER(exitcode, "MEMLEAK_EXITCODE", 0, 0, 255,
                    "exit status when leaks remain at exit (0: keep the program's)"),
+    MEMLEAK_NUMBER(help, "MEMLEAK_HELP", 0, 0, 1, "1: list these options on stderr at start"),
 };
 
 #undef MEMLEAK_NUMBER
@@ -129,6 +130,8 @@ const Options &options() { return g_options; }
 
 void load_options() {
     parse_options(&g_options, [](const char *name) -> const char * { return getenv(name); }, 2);
+    if (g_options.help)
+        write_option_help(2);
 }
 
 void write_option_help(int fd) {

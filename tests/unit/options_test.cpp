@@ -109,7 +109,8 @@ TEST(Options, HelpListsEveryOption) {
     close(fds[0]);
     const std::string help(buf, n > 0 ? static_cast<size_t>(n) : 0);
     for (const char *name : {"MEMLEAK_DEPTH", "MEMLEAK_REPORT", "MEMLEAK_REPORT_GROUPS",
-                             "MEMLEAK_REPORT_FRAMES", "MEMLEAK_SUPPRESSIONS", "MEMLEAK_EXITCODE"})
+                             "MEMLEAK_REPORT_FRAMES", "MEMLEAK_SUPPRESSIONS", "MEMLEAK_EXITCODE",
+                             "MEMLEAK_HELP"})
         EXPECT_NE(help.find(name), std::string::npos) << name;
 }
 
