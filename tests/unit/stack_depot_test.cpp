@@ -1,4 +1,10 @@
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
 
 #include <memory>
 #include <thread>
@@ -119,6 +125,56 @@ TEST_F(DepotFixture, ThreadsInterningTheSameStacksAgreeOnIds) {
         for (uint32_t t = 1; t < kThreads; ++t)
             ASSERT_EQ(ids[t][n], ids[0][n]) << "stack " << n;
     }
+}
+
+}  // namespace
+}  // namespace memleak
+
+namespace memleak {
+namespace {
+
+// With the address space capped, the depot runs out of chunks: intern()
+// returns 0 for new stacks and keeps serving the ones it holds. Run in a
+// child process so the cap does not touch the test runner.
+TEST(StackDepotOutOfMemory, NewStacksGetIdZeroOldOnesStillResolve) {
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        auto root = std::make_unique<memleak_introspect>();
+        auto depot = std::make_unique<StackDepot>();
+        depot->init(root.get());
+        auto first = stack_for(0, 30);
+        const uint32_t first_id = depot->intern(first.data(), 30, 0);
+        unsigned long pages = 0;
+        FILE *f = fopen("/proc/self/statm", "r");
+        if (!f || fscanf(f, "%lu", &pages) != 1)
+            _exit(10);
+        fclose(f);
+        struct rlimit lim = {pages * 4096ul + (4ul << 20), RLIM_INFINITY};
+        if (setrlimit(RLIMIT_AS, &lim) != 0)
+            _exit(11);
+        std::vector<uint64_t> pcs(30);
+        uint32_t n = 1, id = 1;
+        for (; n < 2000000 && id != 0; ++n) {
+            for (uint32_t i = 0; i < 30; ++i)
+                pcs[i] = 0x400000 + n * 0x1000 + i * 8;
+            id = depot->intern(pcs.data(), 30, 0);
+        }
+        if (id != 0)
+            _exit(12);  // never ran out
+        if (depot->intern(first.data(), 30, 0) != first_id)
+            _exit(13);
+        const memleak_stack *e = decode(*root, first_id);
+        if (!e || e->depth != 30 || memcmp(e + 1, first.data(), 30 * 8) != 0)
+            _exit(14);
+        if (root->stack_count != n - 1)
+            _exit(15);
+        _exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 }  // namespace
