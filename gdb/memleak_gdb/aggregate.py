@@ -1,6 +1,7 @@
 """Grouping and selecting live blocks: plain Python over reader.Table."""
 
 import collections
+import operator
 
 from .args import parse_duration
 from .errors import MemleakError
@@ -56,7 +57,7 @@ def group_blocks(table, blocks, depth=None, by="bytes"):
 
 
 def totals(blocks):
-    return sum(b.size for b in blocks), len(blocks)
+    return sum(map(operator.attrgetter("size"), blocks)), len(blocks)
 
 
 def symbolize_pcs(pcs, symbolize):

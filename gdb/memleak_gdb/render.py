@@ -35,8 +35,11 @@ def frame_text(index, f):
 
 
 def frame_json(f):
-    return {"pc": f.pc, "function": f.function, "file": f.file, "line": f.line,
-            "object": f.object, "inlined": bool(f.inlined), "offset": f.offset}
+    d = {"pc": f.pc, "function": f.function, "file": f.file, "line": f.line,
+         "object": f.object, "inlined": bool(f.inlined)}
+    if f.offset is not None:
+        d["offset"] = f.offset
+    return d
 
 
 def _frames_lines(frames, truncated, indent="      "):
@@ -166,7 +169,7 @@ def dump_text(table, pid, blocks, stack_of, total_bytes, total_count, selected_c
     ws = max(len("%d B" % b.size) for b in blocks)
     wq = max(len(str(b.seq)) for b in blocks)
     wt = max(len(str(b.tid)) for b in blocks)
-    row = "\n%%-%ds  %%%ds  seq %%%dd  tid %%%dd  %%s\n%%s" % (wa, ws, wq, wt)
+    row = "\n%%-%ds  %%%ds  seq %%%dd  tid %%%dd  %%s\n" % (wa, ws, wq, wt)
     stack_text = {}
     times = {}
     out = []
@@ -178,10 +181,11 @@ def dump_text(table, pid, blocks, stack_of, total_bytes, total_count, selected_c
         tt = times.get(b.ticks)
         if tt is None:
             tt = times[b.ticks] = time_text(table, b.ticks)
-        out.append(row % ("0x%x" % b.address, "%d B" % b.size, b.seq, b.tid, tt, st))
-        if len(out) >= _BATCH:
+        out.append(row % ("0x%x" % b.address, "%d B" % b.size, b.seq, b.tid, tt))
+        out.append(st)
+        if len(out) >= 2 * _BATCH:
             yield "".join(out)
-            out = []
+            out.clear()
     yield "".join(out)
 
 
@@ -203,20 +207,27 @@ def dump_json(table, pid, blocks, stack_of, since=None, suppressed=None):
     compact = (",", ":")
     stacks = {}
     base, tick_ns = table.header["start_realtime_ns"], table.header["tick_ns"]
-    row = '{"address":%d,"size":%d,"seq":%d,"time_ns":%d,"tid":%d,"stack":%s}'
+    # Each row is three pieces, the stack one shared: stacks run to
+    # kilobytes and a million rows to gigabytes, so they are copied once,
+    # by the join, and not again by formatting.
+    row = '{"address":%d,"size":%d,"seq":%d,"time_ns":%d,"tid":%d,"stack":'
     out = []
+    append = out.append
     sep = ""
     for b in blocks:
         sj = stacks.get(b.stack_id)
         if sj is None:
             frames, _ = stack_of(b)
-            sj = stacks[b.stack_id] = json.dumps([frame_json(f) for f in frames], separators=compact)
-        out.append(sep + row % (b.address, b.size, b.seq, base + b.ticks * tick_ns, b.tid, sj))
+            sj = stacks[b.stack_id] = json.dumps([frame_json(f) for f in frames],
+                                                 separators=compact) + "}"
+        append(sep)
+        append(row % (b.address, b.size, b.seq, base + b.ticks * tick_ns, b.tid))
+        append(sj)
         sep = ",\n"
-        if len(out) >= _BATCH:
+        if len(out) >= 3 * _BATCH:
             yield "".join(out)
-            out = []
-    out.append("]}\n")
+            out.clear()
+    append("]}\n")
     yield "".join(out)
 
 

@@ -32,8 +32,9 @@ class RenderTest(unittest.TestCase):
     def test_frame_json(self):
         f = Frame(1, None, None, None, None, 0)
         self.assertEqual(render.frame_json(f), {"pc": 1, "function": None, "file": None,
-                                                "line": None, "object": None, "inlined": False,
-                                                "offset": None})
+                                                "line": None, "object": None, "inlined": False})
+        f = Frame(0x1234, "_start", None, None, "/bin/leaky", False, 0x234)
+        self.assertEqual(render.frame_json(f)["offset"], 0x234)
 
 
 if __name__ == "__main__":
