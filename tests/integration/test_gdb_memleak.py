@@ -397,7 +397,15 @@ class CoreFile:
 INTROSPECT_MAGIC = 0
 INTROSPECT_VERSION = 8
 INTROSPECT_SHARDS = 80
+INTROSPECT_RECORDS_PER_CHUNK = 92
+INTROSPECT_STACK_CHUNKS = 104
+INTROSPECT_SHARD_COUNT = 88
+SHARD_SIZE = 120
 SHARD_CHUNK_COUNT = 4
+SHARD_CHUNKS = 8
+RECORD_SIZE = 32
+RECORD_STACK_ID = 28
+STACK_DEPTH = 4
 
 
 # --------------------------------------------------------------------------
@@ -1019,7 +1027,7 @@ class HostileTests(GdbTestCase):
         elf = CoreFile(core)
         shards, = elf.read(root + INTROSPECT_SHARDS, "<Q")
         cuts = {"half": core.stat().st_size // 2,
-                "inside the shard array": elf.offset_of(shards) + 2 * 120 + 7}
+                "inside the shard array": elf.offset_of(shards) + 2 * SHARD_SIZE + 7}
         for where, size in cuts.items():
             with self.subTest(cut=where):
                 cut = self.tmp / f"cut-{size}.core"
@@ -1043,6 +1051,43 @@ class HostileTests(GdbTestCase):
         core = self.corrupted_core(
             lambda elf, root: elf.write(root + INTROSPECT_SHARDS, "<Q", 0x10))
         self.assertOneError(gdb([str(LEAKY_C), str(core)], "memleak top"))
+
+    def test_more_corruptions(self):
+        def first_record(elf, root):
+            shards, = elf.read(root + INTROSPECT_SHARDS, "<Q")
+            count, = elf.read(root + INTROSPECT_SHARD_COUNT, "<I")
+            per_chunk, = elf.read(root + INTROSPECT_RECORDS_PER_CHUNK, "<I")
+            for i in range(count):
+                chunk_count, chunks = elf.read(shards + i * SHARD_SIZE + SHARD_CHUNK_COUNT, "<IQ")
+                if chunk_count:
+                    chunk, = elf.read(chunks, "<Q")
+                    for r in range(per_chunk):
+                        if elf.read(chunk + r * RECORD_SIZE, "<Q")[0]:
+                            return chunk + r * RECORD_SIZE
+            self.fail("no record in the core's table")
+
+        def first_stack(elf, root):
+            chunks, = elf.read(root + INTROSPECT_STACK_CHUNKS, "<Q")
+            return elf.read(chunks, "<Q")[0]
+
+        patches = {
+            "stack depot pointer": lambda elf, root: elf.write(
+                root + INTROSPECT_STACK_CHUNKS, "<Q", 0x10),
+            "shard count not a power of two": lambda elf, root: elf.write(
+                root + INTROSPECT_SHARD_COUNT, "<I", 3),
+            "record stack id past the depot": lambda elf, root: elf.write(
+                first_record(elf, root) + RECORD_STACK_ID, "<I", 0x7FFFFFFF),
+            "stack depth past max_depth": lambda elf, root: elf.write(
+                first_stack(elf, root) + STACK_DEPTH, "<H", 0xFFFF),
+        }
+        pristine = self.core_of()
+        root = self.introspect_address(pristine)
+        for what, patch in patches.items():
+            with self.subTest(corrupt=what):
+                core = self.tmp / "corrupt.core"
+                shutil.copyfile(pristine, core)
+                patch(CoreFile(core), root)
+                self.assertOneError(gdb([str(LEAKY_C), str(core)], "memleak dump"))
 
     def test_huge_chunk_count(self):
         def patch(elf, root):
