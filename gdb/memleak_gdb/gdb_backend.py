@@ -232,27 +232,28 @@ class _SetPrefix(gdb.Command):
 _debug = None
 
 
+def _one_line(text):
+    return " ".join(str(text).split())
+
+
 def _run(fn):
-    """The one error handler: every failure becomes one `memleak:` line."""
+    """The one error handler: every failure becomes one `memleak:` line
+    (and its traceback too with `set memleak debug on`)."""
     try:
         fn()
     except gdb.GdbError:
         raise
     except KeyboardInterrupt:
         raise gdb.GdbError("memleak: interrupted") from None
-    except MemleakError as e:
+    except (MemleakError, gdb.error) as e:
         if _debug is not None and _debug.value:
             traceback.print_exc()
-        raise gdb.GdbError("memleak: %s" % e) from None
-    except gdb.error as e:
-        if _debug is not None and _debug.value:
-            traceback.print_exc()
-        raise gdb.GdbError("memleak: %s" % e) from None
+        raise gdb.GdbError("memleak: " + _one_line(e)) from None
     except Exception as e:
         if _debug is not None and _debug.value:
             traceback.print_exc()
         raise gdb.GdbError("memleak: internal error (%s: %s); 'set memleak debug on' shows where"
-                           % (type(e).__name__, e)) from None
+                           % (type(e).__name__, _one_line(e))) from None
 
 
 class _Subcommand(gdb.Command):
