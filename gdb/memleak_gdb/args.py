@@ -21,7 +21,7 @@ _COMMON = {
 }
 _TOP = {
     "--by": ("choice", ("bytes", "count"), "order groups by live bytes (default) or block count"),
-    "--depth": ("int", None, "group by the innermost N return addresses instead of the whole stack"),
+    "--depth": ("int", None, "group by the innermost D return addresses instead of the whole stack"),
     "--folded": ("flag", None, "print collapsed stacks (flame graph input) instead of the table"),
     "--svg": ("file", None, "also write a flame graph of the groups to FILE"),
     "--suppressions": ("file", None, "report groups matching a pattern of FILE separately"),
@@ -252,5 +252,7 @@ def options_help(command):
     for name, (kind, choices, text) in sorted(OPTIONS[command].items()):
         metavar = {"flag": "", "int": " N", "size": " BYTES", "file": " FILE",
                    "choice": " " + "|".join(choices or ())}[kind]
+        if name == "--depth":
+            metavar = " D"
         lines.append("  %-24s %s" % (name + metavar, text))
     return "\n".join(lines)

@@ -71,8 +71,12 @@ POINT is one of:
                                or memleak_mark() in the program);
   a duration (90s, 5m, 2h, 1h30m, 500ms)
                                blocks allocated in that time before the snapshot:
-                               for a live process the snapshot is now; for a core
-                               file it is the newest time stamp the table holds.
+                               for a live process the snapshot is now (this
+                               machine's CLOCK_MONOTONIC, the runtime's clock, so
+                               a process behind gdbserver on another machine needs
+                               a mark or a sequence number instead); for a core
+                               file it is the newest time stamp the table holds
+                               (the latest allocation or table change).
 Output is grouped like `memleak top` unless --dump lists the blocks.
 --fail-over BYTES makes the command fail after printing when the growth (bytes
 not suppressed) exceeds BYTES. gdb -batch exits with status 1 when its last

@@ -288,6 +288,16 @@ class MarkStatsTest(unittest.TestCase):
         self.assertRegex(text, r"m1 +seq 4")
 
 
+class HelpTest(unittest.TestCase):
+    def test_every_option_is_explained_with_a_usage_line(self):
+        from memleak_gdb import args
+        for command in args.SUBCOMMANDS:
+            text = commands.help_text(command)
+            self.assertIn("Usage: memleak " + command, text)
+            for option in args.OPTIONS[command]:
+                self.assertIn(option, text, "%s help lacks %s" % (command, option))
+
+
 class ParseBeforeReadTest(unittest.TestCase):
     def test_bad_arguments_reported_without_touching_target(self):
         def no_target():
