@@ -34,6 +34,7 @@ MAX_STACK_CHUNKS = 1 << 24
 MAX_MARKS = 1 << 16
 MAX_STRUCT_SIZE = 1 << 16
 MAX_TOTAL_RECORDS = 1 << 32
+MAX_DEPOT_BYTES = 1 << 36
 
 Block = collections.namedtuple("Block", "address size seq ticks tid stack_id")
 Stack = collections.namedtuple("Stack", "pcs truncated")
@@ -179,6 +180,9 @@ class _Depot:
         self.chunks = []
         if count == 0:
             return
+        if count * self.chunk_size > MAX_DEPOT_BYTES:
+            raise CorruptTable("a stack depot of %d chunks of %d bytes is more than any process holds"
+                               % (count, self.chunk_size))
         check_pointer("stack chunk directory", h["stack_chunks"], count * 8)
         addrs = struct.unpack("<%dQ" % count, mem.read(h["stack_chunks"], count * 8))
         if len(set(addrs)) != count:

@@ -219,6 +219,16 @@ class CorruptionTest(unittest.TestCase):
         im.mem.patch(image.DEPOT_CHUNKS + 4, "H", 20)
         self.assertError(im, "frames cross its chunk")
 
+    def test_huge_depot_fails_before_reading(self):
+        im = valid_image()
+        im.mem.patch(im.root + 112, "II", 1 << 20, 1 << 30)
+        im.mem.patch(im.root + 132, "I", 1 << 24)
+        im.mem.reads = 0
+        with self.assertRaises(MemleakError) as cm:
+            reader._Depot(im.mem, reader.read_header(im.mem, im.root))
+        self.assertIn("more than any process holds", str(cm.exception))
+        self.assertLess(im.mem.reads, 4)
+
     def test_stack_directory_repeats_chunk(self):
         stacks = [tuple(range(0x400000 + 8 * i, 0x400000 + 8 * i + 5)) for i in range(10)]
         im = image.Image(image.blocks_for([(s, 8) for s in stacks]), stack_chunk_size=64)
