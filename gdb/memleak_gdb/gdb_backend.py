@@ -286,8 +286,11 @@ class MemleakCommand(gdb.Command):
 
 
 def register():
-    """Registers the commands and the debug parameter (idempotent per gdb)."""
+    """Registers the commands and the debug parameter, once per gdb even
+    when both -x memleak.py and the runtime's auto-load script run."""
     global _debug
+    if _debug is not None:
+        return
     MemleakCommand()
     for name in cmdargs.SUBCOMMANDS:
         cls = type("Memleak%sCommand" % name.capitalize(), (_Subcommand,),
