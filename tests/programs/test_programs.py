@@ -10,6 +10,7 @@ MEMLEAK_SQL_GEN (both set by ctest). Run one case with
 import hashlib
 import os
 import random
+import re
 import shutil
 import subprocess
 import tempfile
@@ -77,23 +78,37 @@ class RealProgramsTest(unittest.TestCase):
                          % (what, native.returncode, traced.returncode))
 
     def check_reports(self, report_dir, argv, expect_leaks):
-        """Every report file is empty (nothing left at exit) or ends its
-        account with a SUMMARY line; a program known to leave blocks live
-        at exit must have produced at least one such report."""
-        summaries = []
-        for name in sorted(os.listdir(report_dir)):
+        """Every process the runtime ran in wrote its exit report (so the
+        runtime was loaded and active): empty when nothing was live at exit,
+        else a header and a SUMMARY line that agree with each other and with
+        the groups listed. A program known to leave blocks live at exit must
+        have reported some."""
+        names = sorted(os.listdir(report_dir))
+        self.assertTrue(names, "%s: the runtime wrote no exit report in %s" % (argv[0], report_dir))
+        live_blocks = 0
+        for name in names:
             with open(os.path.join(report_dir, name), errors="replace") as f:
                 text = f.read()
             if not text:
                 continue
-            lines = [line for line in text.splitlines() if line.startswith("SUMMARY")]
-            self.assertTrue(lines, "%s: report %s has no SUMMARY line:\n%s"
-                            % (argv[0], name, text[:2000]))
-            summaries.extend(lines)
+            where = "%s: report %s" % (argv[0], name)
+            header = re.match(r"==(\d+)== memleak: (\d+) live blocks?", text)
+            self.assertTrue(header, "%s starts %r" % (where, text[:200]))
+            self.assertEqual("report.%s" % header.group(1), name, where)
+            summary = re.search(r"^SUMMARY: memleak: (\d+) bytes in (\d+) blocks?$", text, re.M)
+            self.assertTrue(summary, "%s has no SUMMARY line:\n%s" % (where, text[-2000:]))
+            total_bytes, total_blocks = int(summary.group(1)), int(summary.group(2))
+            self.assertEqual(int(header.group(2)), total_blocks, where)
+            self.assertGreater(total_blocks, 0, where)
+            groups = [(int(b), int(n)) for b, n in
+                      re.findall(r"^(\d+) bytes in (\d+) block\(s\) allocated from:$", text, re.M)]
+            self.assertTrue(groups, "%s lists no allocation stack" % where)
+            self.assertLessEqual(sum(b for b, _ in groups), total_bytes, where)
+            self.assertLessEqual(sum(n for _, n in groups), total_blocks, where)
+            live_blocks += total_blocks
         if expect_leaks:
-            self.assertTrue(summaries, "%s: no report with a SUMMARY line in %s (files: %s)"
-                            % (argv[0], report_dir, os.listdir(report_dir)))
-        return summaries
+            self.assertGreater(live_blocks, 0, "%s: every exit report is empty (files: %s)"
+                               % (argv[0], names))
 
     def check_program(self, argv, stdin_path=None, prepare=None, cwd=None, expect_leaks=True):
         native = self.run_once(argv, self.base_env, stdin_path, prepare, cwd)
