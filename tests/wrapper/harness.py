@@ -6,11 +6,10 @@ every helper runs the real command, real gdb, real processes.
 
 import os
 import re
+import shutil
 import signal
 import subprocess
-import sys
 import tempfile
-import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -131,19 +130,7 @@ class WrapperTest(unittest.TestCase):
                 if any(f.get("function") and function_part in f["function"] for f in g["stack"])]
 
 
-def wait_for(predicate, timeout=10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def tempdir(test):
     path = tempfile.mkdtemp(prefix="memleak-wrapper-test-")
-    test.addCleanup(lambda: subprocess.run(["rm", "-rf", path]))
+    test.addCleanup(shutil.rmtree, path, True)
     return path
-
-
-sys.dont_write_bytecode = True
