@@ -64,6 +64,15 @@ class Run(WrapperTest):
         proc.stdout.close()
         proc.stderr.close()
 
+    def test_sigint_to_the_wrapper_alone_is_forwarded_once(self):
+        proc = subprocess.Popen([WRAPPER, "run", "--", self.exit_with, "sigint"],
+                                stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                                start_new_session=True)
+        self.assertEqual(proc.stdout.readline(), "waiting\n")
+        proc.send_signal(signal.SIGINT)
+        self.assertEqual(proc.wait(timeout=30), 1)
+        proc.stdout.close()
+
     def test_fail_on_leak_fails_a_leaky_program(self):
         result = run(["run", "--fail-on-leak", "--", self.leaky, "leak"])
         self.assertEqual(result.returncode, 23, result.stderr)
