@@ -256,7 +256,7 @@ class GdbRun:
         self.output = proc.stdout + proc.stderr
 
     def memleak_lines(self):
-        return [l for l in self.output.splitlines() if l.startswith("memleak:")]
+        return [l for l in self.output.splitlines() if re.match(r"memleak:(?!:)", l)]
 
     def describe(self):
         return (f"$ {' '.join(self.argv)}\nexit {self.returncode}\n"
@@ -738,6 +738,49 @@ class BreakpointTests(GdbTestCase):
 
     def test_c(self):
         self.run_to_stop(LEAKY_C, c_marks())
+
+    def test_stopped_inside_the_runtime(self):
+        # design.md: a process stopped anywhere, even inside a hook, reads
+        # as a consistent table. Here the selected frame is the runtime's
+        # own malloc, whose debug info also names the ABI struct.
+        _require_env(self, ("MEMLEAK_LEAKY_C", LEAKY_C))
+        out = self.tmp / "top.json"
+        run = gdb([str(LEAKY_C)], f"set environment LD_PRELOAD {LIB}", "break stop_here",
+                  "run break", "break malloc", "continue", "info symbol $pc",
+                  f"memleak top 100000 --json --output {out}")
+        self.assertRegex(run.output, r"malloc.* of \S*libmemleak", "not stopped in the runtime's "
+                         "malloc, the case is not exercised\n" + run.describe())
+        self.assertSucceeded(run)
+        self.assertLeaksMatch(validate_top(load_json(out)), c_marks())
+
+    # Known bug, remove the decorator once fixed: once gdb has expanded the
+    # debug info of a runtime source file that includes abi.h (as stopping
+    # there does), gdb.lookup_global_symbol("memleak_introspect") returns the
+    # C++ typedef of the same name, and gdb_backend.find_root() reports
+    # "libmemleak.so is not loaded in this process".
+    @unittest.expectedFailure
+    def test_stopped_holding_a_shard_lock(self):
+        # The line after the runtime takes a shard's lock to insert a
+        # record: the shard reads as in flux, the table stays consistent.
+        _require_env(self, ("MEMLEAK_LEAKY_C", LEAKY_C))
+        source = REPO / "runtime" / "core" / "alloc_table.cpp"
+        lines = source.read_text().splitlines()
+        locked = [i for i, l in enumerate(lines, 1) if "futex_lock(&sh.lock);" in l]
+        self.assertTrue(locked, f"{source} no longer takes a shard lock as "
+                        "`futex_lock(&sh.lock);`: point this test at the new place")
+        top_out, stats_out = self.tmp / "top.json", self.tmp / "stats.json"
+        run = gdb([str(LEAKY_C)], f"set environment LD_PRELOAD {LIB}", "break stop_here",
+                  "run break", f"break {source}:{locked[0] + 1}", "continue",
+                  "info symbol $pc", f"memleak top 100000 --json --output {top_out}",
+                  f"memleak stats --json --output {stats_out}")
+        self.assertRegex(run.output, r"of \S*libmemleak", "not stopped in the runtime, the "
+                         "case is not exercised\n" + run.describe())
+        self.assertSucceeded(run)
+        top = validate_top(load_json(top_out))
+        self.assertLeaksMatch(top, c_marks())
+        stats = validate_stats(load_json(stats_out))
+        self.assertEqual(stats.get("shards_in_flux"), 1,
+                         "the shard whose lock is held is not reported in flux")
 
     def test_c_O0(self):
         self.run_to_stop(LEAKY_C_O0, c_marks())

@@ -17,7 +17,8 @@
  * Modes (argv[1]):
  *   wait   leak, write "ready" to stdout, then pause until killed
  *   abort  leak, write "ready", read one line from stdin, then abort()
- *   break  leak, call stop_here() (a breakpoint target), exit 0
+ *   break  leak, call stop_here() (a breakpoint target), allocate once more
+ *          (a test may stop inside that malloc), exit 0
  *   fork   leak, fork; the child leaks once more, writes "ready CHILD PARENT"
  *          and pauses; the parent waits for the child, then exits
  */
@@ -174,6 +175,7 @@ int main(int argc, char **argv) {
         return fork_mode();
     if (strcmp(mode, "break") == 0) {
         stop_here();
+        keep(malloc(4242));
         return 0;
     }
     say("ready\n");
