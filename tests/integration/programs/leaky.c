@@ -8,7 +8,8 @@
  *     helper whose call site carries the mark CALLSITE: SITE; `child` says
  *     only the child of the fork mode runs it.
  *   FREED
- *     every block allocated on this line is freed again: it must not show.
+ *     no block allocated on this line stays live (it is freed again, or the
+ *     allocation fails): it must not show.
  *
  * Helpers are kept out of line (and out of identical-code folding) and
  * every allocation's result is used after the call, so that -O2 neither
@@ -24,6 +25,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +108,42 @@ KEEP_FRAME static void leak_aligned(void) {
     keep(q);
 }
 
+/* The rest of the interposed family; sizes are the requested ones, even
+ * where the allocator rounds up (pvalloc to a page). */
+KEEP_FRAME static void leak_family(void) {
+    void *a = memalign(32, 96); /* LEAK: memalign_old bytes=96 count=1 */
+    keep(a);
+    void *b = valloc(100); /* LEAK: valloc bytes=100 count=1 */
+    keep(b);
+    void *c = pvalloc(200); /* LEAK: pvalloc bytes=200 count=1 */
+    keep(c);
+    void *d = reallocarray(NULL, 5, 20); /* LEAK: reallocarray bytes=100 count=1 */
+    keep(d);
+    void *e = malloc(0); /* LEAK: empty bytes=0 count=1 */
+    keep(e);
+}
+
+/* glibc shrinks in place: the block keeps its address but is a new
+ * allocation at the realloc line. */
+KEEP_FRAME static void leak_shrunk(void) {
+    char *p = malloc(600); /* FREED */
+    keep(p);
+    p = realloc(p, 500); /* LEAK: shrunk bytes=500 count=1 */
+    keep(p);
+}
+
+/* Sizes the compiler cannot see, so that the calls really happen. */
+static volatile size_t huge = SIZE_MAX / 2;
+static volatile size_t overflowing_count = SIZE_MAX / 8;
+
+KEEP_FRAME static void failed_allocations(void) {
+    keep(malloc(huge)); /* FREED */
+    keep(calloc(overflowing_count, 16)); /* FREED */
+    void *p = NULL;
+    if (posix_memalign(&p, 24, 64) == 0) /* FREED */
+        keep(p);
+}
+
 /* Above glibc's mmap threshold: the block comes from its own mapping. */
 KEEP_FRAME static void leak_big(void) {
     char *p = malloc(1 << 20); /* LEAK: big bytes=1048576 count=1 */
@@ -168,6 +207,9 @@ int main(int argc, char **argv) {
     leak_realloc();
     leak_aligned();
     leak_big();
+    leak_family();
+    leak_shrunk();
+    failed_allocations();
     churn();
     leak_via_inline();
 
