@@ -79,6 +79,13 @@ class Run(WrapperTest):
         self.assertIn("leaky.c:%d" % self.leak_line, result.stderr)
         self.assertIn("3003 bytes in 3 blocks", result.stderr)
 
+    def test_fail_on_leak_fails_the_demo_service(self):
+        service = built("MEMLEAK_TEST_SERVICE")
+        result = run(["run", "--fail-on-leak", "--", service, "--seconds", "0.5"])
+        self.assertEqual(result.returncode, 23, result.stderr[-2000:])
+        self.assertIn("served", result.stdout)
+        self.assertIn("bufpool_acquire", result.stderr)
+
     def test_fail_on_leak_keeps_a_clean_program_clean(self):
         result = run(["run", "--fail-on-leak", "--", self.leaky, "clean"])
         self.assertEqual(result.returncode, 0, result.stderr)
