@@ -69,7 +69,7 @@ def folded_lines(groups, weight="bytes"):
     totals = {}
     for group in groups:
         value = _weight_of(group, weight)
-        path = ";".join(frame_name(frame) for frame in reversed(list(group.frames)))
+        path = ";".join(frame_name(frame) for frame in reversed(list(group.frames or ())))
         if not path:
             path = "[no stack]"
         totals[path] = totals.get(path, 0) + value
@@ -120,7 +120,7 @@ def build_tree(groups):
         root.bytes += nbytes
         root.count += ncount
         node = root
-        frames = list(group.frames)
+        frames = list(group.frames or ())
         if not frames:
             frames = [None]
         for frame in reversed(frames):
@@ -319,9 +319,8 @@ def render_svg(groups, weight="bytes", title="Live memory by allocation stack"):
     Frame widths are proportional to `weight` ("bytes" or "count"), the root
     ("all") at the bottom spanning every group, callers below callees.
     """
-    groups = list(groups)
-    for group in groups:
-        _weight_of(group, weight)
+    if weight not in WEIGHTS:
+        raise ValueError("weight must be 'bytes' or 'count', not %r" % (weight,))
     root = build_tree(groups)
     total = root.bytes if weight == "bytes" else root.count
     full = WIDTH - 2 * PAD
