@@ -135,6 +135,8 @@ def main():
         prog.wait()
 
     print()
+    print("load average at the end: %.1f %.1f %.1f on %d CPUs"
+          % (*os.getloadavg(), os.cpu_count()))
     print(f"{'target':6} {'command':5} {'wall s':>8} {'x open':>7} {'gdb MiB':>8}  goal")
     rows = []
     for kind in targets:
