@@ -106,7 +106,7 @@ int main(int argc, char **argv) {
                }
            }));
 
-    auto root = std::make_unique<memleak_introspect>();
+    auto root = std::make_unique<memleak_introspect_t>();
     auto depot = std::make_unique<StackDepot>();
     depot->init(root.get());
     uint64_t stack[24];

@@ -11,7 +11,7 @@ namespace memleak {
 namespace {
 
 constexpr uint32_t kNoSlot = UINT32_MAX;
-constexpr size_t kChunkBytes = AllocTable::kRecordsPerChunk * sizeof(memleak_record);
+constexpr size_t kChunkBytes = AllocTable::kRecordsPerChunk * sizeof(memleak_record_t);
 constexpr size_t kDirBytes = AllocTable::kMaxChunksPerShard * sizeof(uint64_t);
 constexpr uint32_t kMinIndexCapacity = 256;
 
@@ -25,8 +25,8 @@ uint32_t AllocTable::shard_of(uint64_t address) {
     return static_cast<uint32_t>(mix64(address) >> kShardShift);
 }
 
-memleak_record *AllocTable::record_at(const ShardState &st, uint32_t index) const {
-    auto *chunk = reinterpret_cast<memleak_record *>(st.dir[index / kRecordsPerChunk]);
+memleak_record_t *AllocTable::record_at(const ShardState &st, uint32_t index) const {
+    auto *chunk = reinterpret_cast<memleak_record_t *>(st.dir[index / kRecordsPerChunk]);
     return chunk + index % kRecordsPerChunk;
 }
 
@@ -74,7 +74,7 @@ void AllocTable::index_erase(ShardState &st, uint32_t slot) {
     --st.index_used;
 }
 
-void AllocTable::write_record(memleak_record *r, const RecordData &rec) {
+void AllocTable::write_record(memleak_record_t *r, const RecordData &rec) {
     r->size_lo = static_cast<uint32_t>(rec.size);
     r->size_hi = static_cast<uint16_t>(rec.size >> 32);
     r->seq_lo = static_cast<uint32_t>(rec.seq);
@@ -86,7 +86,7 @@ void AllocTable::write_record(memleak_record *r, const RecordData &rec) {
     __atomic_store_n(&r->address, rec.address, __ATOMIC_RELEASE);
 }
 
-RecordData AllocTable::read_record(const memleak_record *r) {
+RecordData AllocTable::read_record(const memleak_record_t *r) {
     RecordData d;
     d.address = r->address;
     d.size = r->size_lo | static_cast<uint64_t>(r->size_hi) << 32;
@@ -121,7 +121,7 @@ bool AllocTable::restore(const RecordData &rec) {
 AllocTable::InsertResult AllocTable::insert_impl(const RecordData &rec, uint64_t *replaced_size,
                                                  bool restoring) {
     const uint32_t s = shard_of(rec.address);
-    memleak_shard &sh = shards_[s];
+    memleak_shard_t &sh = shards_[s];
     ShardState &st = state_[s];
     Spare spare;
     InsertResult result = InsertResult::kNoMemory;
@@ -132,7 +132,7 @@ AllocTable::InsertResult AllocTable::insert_impl(const RecordData &rec, uint64_t
         futex_lock(&sh.lock);
         const uint32_t found = find_slot(st, rec.address);
         if (found != kNoSlot) {
-            memleak_record *r = record_at(st, st.index[found] - 1);
+            memleak_record_t *r = record_at(st, st.index[found] - 1);
             const uint64_t old_size = read_record(r).size;
             __atomic_store_n(&r->address, 0, __ATOMIC_RELEASE);
             write_record(r, rec);
@@ -163,7 +163,7 @@ AllocTable::InsertResult AllocTable::insert_impl(const RecordData &rec, uint64_t
             if (need_dir && !spare.dir)
                 spare.dir = static_cast<uint64_t *>(map_pages(kDirBytes));
             if (need_chunk && !spare.chunk)
-                spare.chunk = static_cast<memleak_record *>(map_pages(kChunkBytes));
+                spare.chunk = static_cast<memleak_record_t *>(map_pages(kChunkBytes));
             if (need_index && spare.index_capacity < wanted_capacity) {
                 unmap_pages(spare.index, spare.index_capacity * sizeof(uint32_t));
                 spare.index = static_cast<uint32_t *>(map_pages(wanted_capacity * sizeof(uint32_t)));
@@ -232,14 +232,14 @@ AllocTable::InsertResult AllocTable::insert_impl(const RecordData &rec, uint64_t
 
 bool AllocTable::remove(uint64_t address, uint32_t ticks, RecordData *out) {
     const uint32_t s = shard_of(address);
-    memleak_shard &sh = shards_[s];
+    memleak_shard_t &sh = shards_[s];
     ShardState &st = state_[s];
     FutexGuard lock(&sh.lock);
     const uint32_t slot = find_slot(st, address);
     if (slot == kNoSlot)
         return false;
     const uint32_t ri = st.index[slot] - 1;
-    memleak_record *r = record_at(st, ri);
+    memleak_record_t *r = record_at(st, ri);
     *out = read_record(r);
     index_erase(st, slot);
     __atomic_store_n(&r->address, 0, __ATOMIC_RELEASE);

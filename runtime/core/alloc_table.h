@@ -1,4 +1,4 @@
-// The live-block table: 64 shards, each a memleak_shard (the part readers
+// The live-block table: 64 shards, each a memleak_shard_t (the part readers
 // see, laid out by abi.h) plus runtime-private state (address index and
 // free list) that no reader needs.
 //
@@ -8,7 +8,7 @@
 // over uint32 slots holding record index + 1; together with the 32-byte
 // record that keeps bookkeeping under 48 bytes per live block.
 //
-// Every change happens under the shard's futex lock word (memleak_shard.lock).
+// Every change happens under the shard's futex lock word (memleak_shard_t.lock).
 // Memory is mapped outside the lock and installed under it; nothing here
 // calls malloc.
 #pragma once
@@ -59,7 +59,7 @@ public:
         global_peak_ = peak_bytes;
     }
 
-    memleak_shard *shards() { return shards_; }
+    memleak_shard_t *shards() { return shards_; }
     static uint32_t shard_of(uint64_t address);
 
     // Bytes mapped for records and address indexes, plus the touched pages
@@ -86,21 +86,21 @@ private:
     // Memory prepared outside the lock for one insert.
     struct Spare {
         uint64_t *dir = nullptr;
-        memleak_record *chunk = nullptr;
+        memleak_record_t *chunk = nullptr;
         uint32_t *index = nullptr;
         uint32_t index_capacity = 0;
     };
 
     InsertResult insert_impl(const RecordData &rec, uint64_t *replaced_size, bool restoring);
-    memleak_record *record_at(const ShardState &st, uint32_t index) const;
+    memleak_record_t *record_at(const ShardState &st, uint32_t index) const;
     uint32_t find_slot(const ShardState &st, uint64_t address) const;  // slot or UINT32_MAX
     void index_put(ShardState &st, uint32_t record_index, uint64_t address);
     void index_erase(ShardState &st, uint32_t slot);
-    static void write_record(memleak_record *r, const RecordData &rec);
-    static RecordData read_record(const memleak_record *r);
+    static void write_record(memleak_record_t *r, const RecordData &rec);
+    static RecordData read_record(const memleak_record_t *r);
     void add_global_bytes(uint64_t delta);
 
-    memleak_shard shards_[kShardCount];
+    memleak_shard_t shards_[kShardCount];
     ShardState state_[kShardCount];
     uint64_t *global_live_;
     uint64_t *global_peak_;

@@ -1,16 +1,17 @@
 #include "core/export.h"
 #include "core/tracker.h"
 #include "memleak/abi.h"
+#include "memleak/memleak.h"
 
 namespace memleak {
 
 namespace {
 
 constexpr uint32_t kMarkCapacity = 256;
-memleak_mark g_marks[kMarkCapacity];
-memleak_introspect *g_mark_root;
+memleak_mark_t g_marks[kMarkCapacity];
+memleak_introspect_t *g_mark_root;
 
-void write_mark(memleak_mark *m, const char *name, uint64_t seq, uint32_t ticks) {
+void write_mark(memleak_mark_t *m, const char *name, uint64_t seq, uint32_t ticks) {
     __atomic_store_n(&m->state, MEMLEAK_MARK_WRITING, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);
     uint32_t i = 0;
@@ -23,7 +24,7 @@ void write_mark(memleak_mark *m, const char *name, uint64_t seq, uint32_t ticks)
     __atomic_store_n(&m->state, MEMLEAK_MARK_VALID, __ATOMIC_RELEASE);
 }
 
-bool same_name(const memleak_mark &m, const char *name) {
+bool same_name(const memleak_mark_t &m, const char *name) {
     for (uint32_t i = 0; i + 1 < MEMLEAK_MARK_NAME_SIZE; ++i) {
         if (m.name[i] != name[i])
             return false;
@@ -35,7 +36,7 @@ bool same_name(const memleak_mark &m, const char *name) {
 
 }  // namespace
 
-void init_marks(memleak_introspect *root) {
+void init_marks(memleak_introspect_t *root) {
     g_mark_root = root;
     root->mark_capacity = kMarkCapacity;
     __atomic_store_n(&root->marks, reinterpret_cast<uint64_t>(g_marks), __ATOMIC_RELEASE);
@@ -67,6 +68,4 @@ uint64_t set_mark(const char *name) {
 
 }  // namespace memleak
 
-// memleak.h's memleak_mark() shares its name with abi.h's typedef, hence the asm label.
-extern "C" MEMLEAK_EXPORT uint64_t memleak_mark_entry(const char *name) __asm__("memleak_mark");
-uint64_t memleak_mark_entry(const char *name) { return memleak::set_mark(name); }
+extern "C" MEMLEAK_EXPORT uint64_t memleak_mark(const char *name) { return memleak::set_mark(name); }

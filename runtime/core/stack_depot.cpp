@@ -12,7 +12,7 @@ namespace {
 constexpr uint64_t kInitialTableSlots = 4096;
 }
 
-void StackDepot::init(memleak_introspect *root) {
+void StackDepot::init(memleak_introspect_t *root) {
     root_ = root;
     root_->stack_chunk_size = kChunkSize;
     root_->max_stack_chunks = kMaxChunks;
@@ -42,14 +42,14 @@ uint32_t StackDepot::hash_stack(const uint64_t *pcs, uint32_t depth, uint16_t fl
     return static_cast<uint32_t>(mix64(h));
 }
 
-const memleak_stack *StackDepot::find(uint32_t id) const {
+const memleak_stack_t *StackDepot::find(uint32_t id) const {
     if (id == 0)
         return nullptr;
     const uint32_t chunk = (id - 1) / kWordsPerChunk;
     const uint32_t word = (id - 1) % kWordsPerChunk;
     if (chunk >= __atomic_load_n(&root_->stack_chunk_count, __ATOMIC_ACQUIRE))
         return nullptr;
-    return reinterpret_cast<const memleak_stack *>(dir_[chunk] + word * 8ull);
+    return reinterpret_cast<const memleak_stack_t *>(dir_[chunk] + word * 8ull);
 }
 
 uint32_t StackDepot::lookup(const Table *t, uint32_t hash, const uint64_t *pcs, uint32_t depth,
@@ -63,7 +63,7 @@ uint32_t StackDepot::lookup(const Table *t, uint32_t hash, const uint64_t *pcs, 
             return 0;
         if (static_cast<uint32_t>(v >> 32) == hash) {
             const uint32_t id = static_cast<uint32_t>(v);
-            const memleak_stack *e = find(id);
+            const memleak_stack_t *e = find(id);
             if (e && e->depth == depth && e->flags == flags &&
                 memcmp(e + 1, pcs, depth * sizeof(uint64_t)) == 0)
                 return id;
@@ -133,7 +133,7 @@ uint32_t StackDepot::append(uint32_t hash, const uint64_t *pcs, uint32_t depth, 
     }
     const uint32_t chunk = count - 1;
     auto *base = reinterpret_cast<uint64_t *>(dir_[chunk]) + chunk_words_used_;
-    auto *e = reinterpret_cast<memleak_stack *>(base);
+    auto *e = reinterpret_cast<memleak_stack_t *>(base);
     memcpy(base + 1, pcs, depth * sizeof(uint64_t));
     e->hash = hash;
     e->flags = flags;

@@ -6,7 +6,7 @@
 // open-addressing table of (hash << 32 | id) words that is published with
 // release order once each entry is complete. A grown table replaces the old
 // one, which is never unmapped, so a racing reader stays safe. Only
-// inserting a new stack takes the depot lock (memleak_introspect.stack_lock).
+// inserting a new stack takes the depot lock (memleak_introspect_t.stack_lock).
 #pragma once
 
 #include <cstddef>
@@ -24,14 +24,14 @@ public:
 
     // Publishes the depot's layout in `root` (stack_* fields); the depot
     // keeps its counters and lock there.
-    void init(memleak_introspect *root);
+    void init(memleak_introspect_t *root);
 
     // Returns the stack's id, inserting it if new; 0 when the depot has no
     // memory left. `depth` is 1..65535.
     uint32_t intern(const uint64_t *pcs, uint32_t depth, uint16_t flags);
 
     // Decodes an id the way abi.h tells a reader to; nullptr if invalid.
-    const memleak_stack *find(uint32_t id) const;
+    const memleak_stack_t *find(uint32_t id) const;
 
     static uint32_t hash_stack(const uint64_t *pcs, uint32_t depth, uint16_t flags);
 
@@ -53,7 +53,7 @@ private:
     bool grow_table();
     static void table_put(Table *t, uint64_t slot_word);
 
-    memleak_introspect *root_;
+    memleak_introspect_t *root_;
     Table *table_;        // read with acquire, replaced with release
     uint64_t table_used_;
     uint32_t chunk_words_used_;  // in the newest chunk

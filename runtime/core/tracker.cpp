@@ -23,7 +23,7 @@ namespace {
 // hooks may run before this library's C++ initializers would.
 AllocTable g_table;
 StackDepot g_depot;
-memleak_introspect *g_root;
+memleak_introspect_t *g_root;
 uint32_t g_depth;
 clockid_t g_clock;
 constexpr uint64_t kTickNs = 10 * 1000 * 1000;

@@ -1,6 +1,6 @@
 // The tracker: what the hooks notify after the real allocator has done its
 // work. It owns the global table, the stack depot, the clock and the
-// counters of memleak_introspect. Hooks call it with the re-entrancy guard
+// counters of memleak_introspect_t. Hooks call it with the re-entrancy guard
 // held and errno saved.
 #pragma once
 
@@ -13,14 +13,14 @@ namespace memleak {
 
 // The exported root object (abi_export.cpp); named through this accessor
 // because its C name is also abi.h's typedef name.
-memleak_introspect *introspect_root();
+memleak_introspect_t *introspect_root();
 
 // Fills version, size and every layout field from offsetof.
-void publish_layout(memleak_introspect *root);
+void publish_layout(memleak_introspect_t *root);
 
 // The marks table (marks.cpp): published in `root`, written by
 // memleak_mark(). Returns the sequence number stored, 0 when full.
-void init_marks(memleak_introspect *root);
+void init_marks(memleak_introspect_t *root);
 uint64_t set_mark(const char *name);
 
 namespace tracker {

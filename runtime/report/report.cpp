@@ -20,13 +20,9 @@
 #include "report/suppressions.h"
 #include "report/symbolizer.h"
 #include "report/writer.h"
+#include "memleak/abi.h"
+#include "memleak/memleak.h"
 
-// memleak/memleak.h cannot be included next to abi.h in C++ (its function
-// memleak_mark and the ABI's struct memleak_mark share a name), so the
-// exported function below repeats its declaration.
-extern "C" int memleak_report(const char *path);
-
-extern "C" const memleak_introspect memleak_introspect_root __asm__("memleak_introspect");
 
 namespace memleak::report {
 namespace {
@@ -69,10 +65,10 @@ bool lock_shard(uint32_t *word) {
     return false;
 }
 
-bool header_ok(const memleak_introspect *ix) {
+bool header_ok(const memleak_introspect_t *ix) {
     return ix->magic == MEMLEAK_ABI_MAGIC && ix->version == MEMLEAK_ABI_VERSION &&
-           ix->size >= sizeof(memleak_introspect) && ix->shard_size >= sizeof(memleak_shard) &&
-           ix->record_size >= sizeof(memleak_record) && ix->shards != 0 && ix->shard_count > 0 &&
+           ix->size >= sizeof(memleak_introspect_t) && ix->shard_size >= sizeof(memleak_shard_t) &&
+           ix->record_size >= sizeof(memleak_record_t) && ix->shards != 0 && ix->shard_count > 0 &&
            ix->shard_count <= (1u << 20) && ix->records_per_chunk > 0 &&
            ix->stack_chunk_size >= 16 && ix->stack_chunk_size % 8 == 0;
 }
@@ -80,17 +76,17 @@ bool header_ok(const memleak_introspect *ix) {
 // Copies size and stack id of every live record, one shard at a time: lock,
 // copy into memory reserved beforehand, unlock. Returns false when memory
 // for the copy cannot be had.
-bool snapshot(const memleak_introspect *ix, Scratch<Item> &items, unsigned *in_flux) {
+bool snapshot(const memleak_introspect_t *ix, Scratch<Item> &items, unsigned *in_flux) {
     const uint32_t shard_count = ix->shard_count;
     // One reservation for the whole table as it is now, plus some room for
     // what other threads add meanwhile, so copying rarely has to regrow.
     uint64_t expected = 0;
     for (uint32_t s = 0; s < shard_count; ++s)
-        expected += load(reinterpret_cast<const memleak_shard *>(ix->shards + uint64_t{s} * ix->shard_size)->live_count);
+        expected += load(reinterpret_cast<const memleak_shard_t *>(ix->shards + uint64_t{s} * ix->shard_size)->live_count);
     if (!items.reserve(expected + expected / 8 + 1024))
         return false;
     for (uint32_t s = 0; s < shard_count; ++s) {
-        auto *shard = reinterpret_cast<memleak_shard *>(ix->shards + uint64_t{s} * ix->shard_size);
+        auto *shard = reinterpret_cast<memleak_shard_t *>(ix->shards + uint64_t{s} * ix->shard_size);
         for (int attempt = 0;; ++attempt) {
             if (!items.reserve(items.size() + load(shard->live_count) + 64))
                 return false;
@@ -109,7 +105,7 @@ bool snapshot(const memleak_introspect *ix, Scratch<Item> &items, unsigned *in_f
                 if (base == 0)
                     continue;
                 for (uint32_t r = 0; r < ix->records_per_chunk && items.size() < items.capacity(); ++r) {
-                    const auto *rec = reinterpret_cast<const memleak_record *>(base + uint64_t{r} * ix->record_size);
+                    const auto *rec = reinterpret_cast<const memleak_record_t *>(base + uint64_t{r} * ix->record_size);
                     if (load(rec->address) == 0)
                         continue;
                     const uint64_t size = rec->size_lo | uint64_t{rec->size_hi} << 32;
@@ -126,7 +122,7 @@ bool snapshot(const memleak_introspect *ix, Scratch<Item> &items, unsigned *in_f
 
 // The return addresses of stack `id`, innermost first; false if the id does
 // not name a complete entry.
-bool find_stack(const memleak_introspect *ix, uint32_t id, const uint64_t **pcs, unsigned *depth,
+bool find_stack(const memleak_introspect_t *ix, uint32_t id, const uint64_t **pcs, unsigned *depth,
                 bool *truncated) {
     if (id == 0 || ix->stack_chunks == 0)
         return false;
@@ -137,7 +133,7 @@ bool find_stack(const memleak_introspect *ix, uint32_t id, const uint64_t **pcs,
     const uint64_t base = load(reinterpret_cast<const uint64_t *>(ix->stack_chunks)[chunk]);
     if (base == 0)
         return false;
-    const auto *head = reinterpret_cast<const memleak_stack *>(base + word * 8);
+    const auto *head = reinterpret_cast<const memleak_stack_t *>(base + word * 8);
     const unsigned n = head->depth;
     if (n == 0 || word + 1 + n > words || (ix->max_depth != 0 && n > ix->max_depth))
         return false;
@@ -257,7 +253,7 @@ bool print_frame(const Frame &f, void *p) {
     return true;
 }
 
-void print_group(Writer &w, const memleak_introspect *ix, Symbolizer &sym, const Group &g,
+void print_group(Writer &w, const memleak_introspect_t *ix, Symbolizer &sym, const Group &g,
                  const Settings &settings) {
     w.dec(g.bytes).str(" bytes in ").dec(g.count).str(" block(s) allocated from:\n");
     const uint64_t *pcs = nullptr;
@@ -280,7 +276,7 @@ void print_group(Writer &w, const memleak_introspect *ix, Symbolizer &sym, const
 
 }  // namespace
 
-int write_report(const memleak_introspect *ix, int fd, const Settings &settings, Totals *totals) {
+int write_report(const memleak_introspect_t *ix, int fd, const Settings &settings, Totals *totals) {
     *totals = Totals{};
     Writer w(fd);
     if (!header_ok(ix)) {
@@ -458,7 +454,7 @@ int report_to(const char *spec, bool at_exit, Totals *totals) {
     settings.frames = opts.report_frames;
     settings.suppressions = opts.suppressions;
     settings.at_exit = at_exit;
-    int err = write_report(&memleak_introspect_root, fd, settings, totals);
+    int err = write_report(&memleak_introspect, fd, settings, totals);
     if (close_after && close(fd) != 0 && err == 0 && errno != EINTR)
         err = errno;
     return err;

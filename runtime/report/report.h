@@ -47,6 +47,6 @@ struct Totals {
 
 // Writes the report for the table behind `ix` to `fd`. Returns 0, or the
 // errno of the failed write.
-int write_report(const memleak_introspect *ix, int fd, const Settings &settings, Totals *totals);
+int write_report(const memleak_introspect_t *ix, int fd, const Settings &settings, Totals *totals);
 
 }  // namespace memleak::report

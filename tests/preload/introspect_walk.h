@@ -1,5 +1,5 @@
 /*
- * Test-side reader of the runtime's table: finds memleak_introspect with
+ * Test-side reader of the runtime's table: finds memleak_introspect_t with
  * dlsym and walks it through the ABI only (strides and counts from the root),
  * as gdb would. Shared by the C and C++ preload tests.
  */
@@ -27,9 +27,9 @@ static int ml_failures __attribute__((unused));
 
 /* The root, or NULL without the runtime. With MEMLEAK_TEST_PRELOADED set, a
  * missing runtime is a failure: the checks must not pass by skipping. */
-static inline const memleak_introspect *ml_root(void) {
-    const memleak_introspect *ix =
-        (const memleak_introspect *)dlsym(RTLD_DEFAULT, "memleak_introspect");
+static inline const memleak_introspect_t *ml_root(void) {
+    const memleak_introspect_t *ix =
+        (const memleak_introspect_t *)dlsym(RTLD_DEFAULT, "memleak_introspect");
     if (!ix && getenv("MEMLEAK_TEST_PRELOADED")) {
         fprintf(stderr, "memleak_introspect not found although the runtime should be preloaded\n");
         exit(2);
@@ -37,24 +37,24 @@ static inline const memleak_introspect *ml_root(void) {
     return ix;
 }
 
-static inline const memleak_shard *ml_shard(const memleak_introspect *ix, uint32_t i) {
-    return (const memleak_shard *)(uintptr_t)(ix->shards + (uint64_t)i * ix->shard_size);
+static inline const memleak_shard_t *ml_shard(const memleak_introspect_t *ix, uint32_t i) {
+    return (const memleak_shard_t *)(uintptr_t)(ix->shards + (uint64_t)i * ix->shard_size);
 }
 
-static inline uint64_t ml_size(const memleak_record *r) { return r->size_lo | (uint64_t)r->size_hi << 32; }
-static inline uint64_t ml_seq(const memleak_record *r) { return r->seq_lo | (uint64_t)r->seq_hi << 32; }
+static inline uint64_t ml_size(const memleak_record_t *r) { return r->size_lo | (uint64_t)r->size_hi << 32; }
+static inline uint64_t ml_seq(const memleak_record_t *r) { return r->seq_lo | (uint64_t)r->seq_hi << 32; }
 
-typedef void (*ml_visit_fn)(const memleak_record *r, void *ctx);
+typedef void (*ml_visit_fn)(const memleak_record_t *r, void *ctx);
 
 /* Calls visit for every live record. */
-static inline void ml_walk(const memleak_introspect *ix, ml_visit_fn visit, void *ctx) {
+static inline void ml_walk(const memleak_introspect_t *ix, ml_visit_fn visit, void *ctx) {
     for (uint32_t s = 0; s < ix->shard_count; ++s) {
-        const memleak_shard *sh = ml_shard(ix, s);
+        const memleak_shard_t *sh = ml_shard(ix, s);
         const uint64_t *dir = (const uint64_t *)(uintptr_t)sh->chunks;
         for (uint32_t c = 0; c < sh->chunk_count; ++c) {
             const char *chunk = (const char *)(uintptr_t)dir[c];
             for (uint32_t i = 0; i < ix->records_per_chunk; ++i) {
-                const memleak_record *r = (const memleak_record *)(chunk + (uint64_t)i * ix->record_size);
+                const memleak_record_t *r = (const memleak_record_t *)(chunk + (uint64_t)i * ix->record_size);
                 if (__atomic_load_n(&r->address, __ATOMIC_ACQUIRE))
                     visit(r, ctx);
             }
@@ -64,11 +64,11 @@ static inline void ml_walk(const memleak_introspect *ix, ml_visit_fn visit, void
 
 struct ml_find_ctx {
     uint64_t address;
-    memleak_record found;
+    memleak_record_t found;
     int hits;
 };
 
-static inline void ml_find_visit(const memleak_record *r, void *ctx) {
+static inline void ml_find_visit(const memleak_record_t *r, void *ctx) {
     struct ml_find_ctx *f = (struct ml_find_ctx *)ctx;
     if (r->address == f->address) {
         f->found = *r;
@@ -77,7 +77,7 @@ static inline void ml_find_visit(const memleak_record *r, void *ctx) {
 }
 
 /* The record of p: 1 when exactly one exists (copied to *out), else 0. */
-static inline int ml_find(const memleak_introspect *ix, const void *p, memleak_record *out) {
+static inline int ml_find(const memleak_introspect_t *ix, const void *p, memleak_record_t *out) {
     struct ml_find_ctx f;
     memset(&f, 0, sizeof f);
     f.address = (uint64_t)(uintptr_t)p;
@@ -90,7 +90,7 @@ static inline int ml_find(const memleak_introspect *ix, const void *p, memleak_r
 }
 
 /* Sums of the shard counters. */
-static inline void ml_totals(const memleak_introspect *ix, uint64_t *count, uint64_t *bytes) {
+static inline void ml_totals(const memleak_introspect_t *ix, uint64_t *count, uint64_t *bytes) {
     *count = 0;
     *bytes = 0;
     for (uint32_t s = 0; s < ix->shard_count; ++s) {
@@ -103,14 +103,14 @@ struct ml_sum_ctx {
     uint64_t count, bytes;
 };
 
-static inline void ml_sum_visit(const memleak_record *r, void *ctx) {
+static inline void ml_sum_visit(const memleak_record_t *r, void *ctx) {
     struct ml_sum_ctx *s = (struct ml_sum_ctx *)ctx;
     ++s->count;
     s->bytes += ml_size(r);
 }
 
 /* The shard counters agree with the records they count. */
-static inline void ml_check_consistent(const memleak_introspect *ix) {
+static inline void ml_check_consistent(const memleak_introspect_t *ix) {
     struct ml_sum_ctx s = {0, 0};
     uint64_t count, bytes;
     ml_walk(ix, ml_sum_visit, &s);
@@ -121,7 +121,7 @@ static inline void ml_check_consistent(const memleak_introspect *ix) {
 }
 
 /* Decodes a stack id as abi.h describes; NULL if out of range. */
-static inline const memleak_stack *ml_stack(const memleak_introspect *ix, uint32_t id) {
+static inline const memleak_stack_t *ml_stack(const memleak_introspect_t *ix, uint32_t id) {
     if (id == 0)
         return NULL;
     uint64_t words = ix->stack_chunk_size / 8;
@@ -129,10 +129,10 @@ static inline const memleak_stack *ml_stack(const memleak_introspect *ix, uint32
     if (chunk >= ix->stack_chunk_count)
         return NULL;
     const uint64_t *dir = (const uint64_t *)(uintptr_t)ix->stack_chunks;
-    return (const memleak_stack *)(uintptr_t)(dir[chunk] + word * 8);
+    return (const memleak_stack_t *)(uintptr_t)(dir[chunk] + word * 8);
 }
 
-static inline uint64_t ml_frame(const memleak_stack *st, unsigned i) {
+static inline uint64_t ml_frame(const memleak_stack_t *st, unsigned i) {
     return ((const uint64_t *)(st + 1))[i];
 }
 
@@ -149,11 +149,11 @@ static inline int ml_pc_in_function(uint64_t pc, const void *fn) {
 }
 
 /* Frame #0 of p's recorded stack is inside fn. */
-static inline int ml_allocated_in(const memleak_introspect *ix, const void *p, const void *fn) {
-    memleak_record r;
+static inline int ml_allocated_in(const memleak_introspect_t *ix, const void *p, const void *fn) {
+    memleak_record_t r;
     if (!ml_find(ix, p, &r))
         return 0;
-    const memleak_stack *st = ml_stack(ix, r.stack_id);
+    const memleak_stack_t *st = ml_stack(ix, r.stack_id);
     return st && st->depth > 0 && ml_pc_in_function(ml_frame(st, 0), fn);
 }
 

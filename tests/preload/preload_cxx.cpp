@@ -9,7 +9,7 @@
 
 namespace {
 
-const memleak_introspect *ix;
+const memleak_introspect_t *ix;
 
 struct alignas(256) Wide {
     char bytes[300];
@@ -54,7 +54,7 @@ int main() {
         ML_CHECK(c1 - c0 == 7);
         ML_CHECK(b1 - b0 == want);
         for (int i = 0; i < 7; ++i) {
-            memleak_record r;
+            memleak_record_t r;
             ML_CHECK(ml_find(ix, sink[i], &r));
             ML_CHECK(ml_size(&r) == sizes[i]);
             ML_CHECK(ml_allocated_in(ix, sink[i], reinterpret_cast<const void *>(&cxx_allocations)));

@@ -13,7 +13,7 @@
 
 #include "introspect_walk.h"
 
-static const memleak_introspect *ix;
+static const memleak_introspect_t *ix;
 static uint64_t count0, bytes0;
 
 static void begin(void) {
@@ -36,7 +36,7 @@ static void expect_delta(int64_t count, int64_t bytes, int line) {
 #define EXPECT_DELTA(c, b) expect_delta((c), (b), __LINE__)
 
 static int recorded_with_size(const void *p, uint64_t size) {
-    memleak_record r;
+    memleak_record_t r;
     return !ix || (ml_find(ix, p, &r) && ml_size(&r) == size);
 }
 
@@ -98,7 +98,7 @@ static void realloc_edges(void) {
     EXPECT_DELTA(1, 100000);
 
     /* A failing realloc leaves the block and its record exactly as they were. */
-    memleak_record before, after;
+    memleak_record_t before, after;
     if (ix)
         ML_CHECK(ml_find(ix, p, &before));
     errno = 0;

@@ -15,7 +15,7 @@
 #define MAX_BLOCKS (1u << 22)
 
 int main(void) {
-    const memleak_introspect *ix = ml_root();
+    const memleak_introspect_t *ix = ml_root();
     if (!ix)
         return 0;
     void **blocks = malloc(MAX_BLOCKS * sizeof(void *));

@@ -28,7 +28,7 @@ constexpr int kOpsPerThread = 1000000 / kThreads;
 constexpr int kSlots = 1024;
 constexpr uint32_t kRing = 1024;
 
-const memleak_introspect *ix;
+const memleak_introspect_t *ix;
 uint64_t g_base_seq;
 
 struct Block {
@@ -84,7 +84,7 @@ struct Collect {
     Known *records;
 };
 
-void collect_visit(const memleak_record *r, void *ctx) {
+void collect_visit(const memleak_record_t *r, void *ctx) {
     auto *c = static_cast<Collect *>(ctx);
     if (ml_seq(r) > g_base_seq && is_pattern(ml_size(r)) && c->records->size() < c->records->capacity())
         c->records->emplace_back(r->address, ml_size(r));
@@ -146,7 +146,7 @@ int child_checks() {
     uint64_t c0, b0, c1, b1;
     ml_totals(ix, &c0, &b0);
     void *p = malloc(8 * 7 + 3);
-    memleak_record r;
+    memleak_record_t r;
     ML_CHECK(ml_find(ix, p, &r));
     ML_CHECK(r.tid == static_cast<uint32_t>(syscall(SYS_gettid)));
     ml_totals(ix, &c1, &b1);

@@ -24,13 +24,13 @@ RecordData make(uint64_t address, uint64_t size, uint64_t seq) {
 
 // What a reader sees: every record with a nonzero address, found by
 // walking shard.chunks[0..chunk_count) as abi.h describes.
-std::unordered_map<uint64_t, memleak_record> walk(AllocTable &t) {
-    std::unordered_map<uint64_t, memleak_record> out;
+std::unordered_map<uint64_t, memleak_record_t> walk(AllocTable &t) {
+    std::unordered_map<uint64_t, memleak_record_t> out;
     for (uint32_t s = 0; s < AllocTable::kShardCount; ++s) {
-        const memleak_shard &sh = t.shards()[s];
+        const memleak_shard_t &sh = t.shards()[s];
         const auto *dir = reinterpret_cast<const uint64_t *>(sh.chunks);
         for (uint32_t c = 0; c < sh.chunk_count; ++c) {
-            const auto *recs = reinterpret_cast<const memleak_record *>(dir[c]);
+            const auto *recs = reinterpret_cast<const memleak_record_t *>(dir[c]);
             for (uint32_t i = 0; i < AllocTable::kRecordsPerChunk; ++i)
                 if (recs[i].address) {
                     EXPECT_TRUE(out.emplace(recs[i].address, recs[i]).second) << "duplicate record";
@@ -65,7 +65,7 @@ TEST(AllocTable, InsertThenRemoveKeepsCountersAndFields) {
 
     auto seen = walk(*t);
     ASSERT_EQ(seen.size(), 2u);
-    const memleak_record &r = seen.at(0x1000);
+    const memleak_record_t &r = seen.at(0x1000);
     EXPECT_EQ(r.size_lo | static_cast<uint64_t>(r.size_hi) << 32, big);
     EXPECT_EQ(r.seq_lo | static_cast<uint64_t>(r.seq_hi) << 32, (UINT64_C(3) << 32) + 9);
     EXPECT_EQ(r.ticks, 7u);
@@ -129,7 +129,7 @@ TEST(AllocTable, FreedSlotIsReusedBeforeNewChunks) {
     const uint64_t a = 0x10000;
     const uint32_t shard = AllocTable::shard_of(a);
     ASSERT_EQ(t->insert(make(a, 1, 1), &replaced), AllocTable::InsertResult::kAdded);
-    const auto *recs = reinterpret_cast<const memleak_record *>(
+    const auto *recs = reinterpret_cast<const memleak_record_t *>(
         reinterpret_cast<const uint64_t *>(t->shards()[shard].chunks)[0]);
     ASSERT_EQ(recs[0].address, a);
     RecordData out;

@@ -16,7 +16,7 @@ namespace memleak {
 namespace {
 
 struct DepotFixture : ::testing::Test {
-    std::unique_ptr<memleak_introspect> root = std::make_unique<memleak_introspect>();
+    std::unique_ptr<memleak_introspect_t> root = std::make_unique<memleak_introspect_t>();
     std::unique_ptr<StackDepot> depot = std::make_unique<StackDepot>();
     void SetUp() override { depot->init(root.get()); }
 };
@@ -29,14 +29,14 @@ std::vector<uint64_t> stack_for(uint64_t n, uint32_t depth) {
 }
 
 // Decodes an id exactly as abi.h tells a reader to, from the root alone.
-const memleak_stack *decode(const memleak_introspect &root, uint32_t id) {
+const memleak_stack_t *decode(const memleak_introspect_t &root, uint32_t id) {
     const uint64_t words_per_chunk = root.stack_chunk_size / 8;
     const uint64_t chunk = (id - 1) / words_per_chunk;
     const uint64_t word = (id - 1) % words_per_chunk;
     if (chunk >= root.stack_chunk_count)
         return nullptr;
     const auto *dir = reinterpret_cast<const uint64_t *>(root.stack_chunks);
-    return reinterpret_cast<const memleak_stack *>(dir[chunk] + word * 8);
+    return reinterpret_cast<const memleak_stack_t *>(dir[chunk] + word * 8);
 }
 
 TEST_F(DepotFixture, IdenticalStacksAreInternedOnce) {
@@ -60,7 +60,7 @@ TEST_F(DepotFixture, DistinctStacksGetDistinctIds) {
     EXPECT_NE(a, d);
     EXPECT_NE(b, c);
     EXPECT_EQ(root->stack_count, 4u);
-    const memleak_stack *e = decode(*root, d);
+    const memleak_stack_t *e = decode(*root, d);
     ASSERT_NE(e, nullptr);
     EXPECT_EQ(e->flags, MEMLEAK_STACK_TRUNCATED);
 }
@@ -77,7 +77,7 @@ TEST_F(DepotFixture, IdsDecodeThroughTheAbiAcrossChunks) {
     EXPECT_EQ(root->stack_chunk_count, 3u);
     EXPECT_EQ(root->stack_count, kStacks);
     for (uint32_t n = 0; n < kStacks; ++n) {
-        const memleak_stack *e = decode(*root, ids[n]);
+        const memleak_stack_t *e = decode(*root, ids[n]);
         ASSERT_NE(e, nullptr);
         ASSERT_EQ(e->depth, kDepth);
         const auto *pcs = reinterpret_cast<const uint64_t *>(e + 1);
@@ -140,7 +140,7 @@ TEST(StackDepotOutOfMemory, NewStacksGetIdZeroOldOnesStillResolve) {
     const pid_t pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
-        auto root = std::make_unique<memleak_introspect>();
+        auto root = std::make_unique<memleak_introspect_t>();
         auto depot = std::make_unique<StackDepot>();
         depot->init(root.get());
         auto first = stack_for(0, 30);
@@ -164,7 +164,7 @@ TEST(StackDepotOutOfMemory, NewStacksGetIdZeroOldOnesStillResolve) {
             _exit(12);  // never ran out
         if (depot->intern(first.data(), 30, 0) != first_id)
             _exit(13);
-        const memleak_stack *e = decode(*root, first_id);
+        const memleak_stack_t *e = decode(*root, first_id);
         if (!e || e->depth != 30 || memcmp(e + 1, first.data(), 30 * 8) != 0)
             _exit(14);
         if (root->stack_count != n - 1)
