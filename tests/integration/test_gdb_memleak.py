@@ -27,6 +27,12 @@ The kernel-core case needs a core_pattern that writes a file. A pattern
 that pipes to a handler (systemd-coredump, apport) is replaced for the
 test by `core.%p` when /proc/sys/kernel/core_pattern is writable (root)
 and restored afterwards; otherwise the case is skipped, never faked.
+
+`since DURATION` is checked on a core: there the snapshot's time is the
+newest record, fixed, while a live process's "now" moves with however long
+gdb takes to start, which no assertion here may depend on.
+
+Run one area: `ctest --test-dir BUILD -R integration.Since -V`.
 """
 
 import contextlib
