@@ -16,6 +16,9 @@ Paths come from the environment (CMake passes them):
   MEMLEAK_LEAKY_CXX    programs/leaky.cpp built -O2 -g
   MEMLEAK_PHASES       programs/phases.c built -O2 -g
   MEMLEAK_THREADS      programs/threads.c built -O2 -g
+  MEMLEAK_LEAKY_C_NOPIE  programs/leaky.c built -O2 -g, not position-independent
+  MEMLEAK_DLOPEN       programs/dlopen.c built -O2 -g
+  MEMLEAK_PLUGIN       programs/plugin.c built -O2 -g as a loadable module
   MEMLEAK_GDB          gdb (default: gdb on PATH)
 
 Attaching needs ptrace rights over the child: as root that holds unless
@@ -72,6 +75,9 @@ LEAKY_C = _env_path("MEMLEAK_LEAKY_C")
 LEAKY_C_O0 = _env_path("MEMLEAK_LEAKY_C_O0")
 LEAKY_CXX = _env_path("MEMLEAK_LEAKY_CXX")
 THREADS = _env_path("MEMLEAK_THREADS")
+LEAKY_C_NOPIE = _env_path("MEMLEAK_LEAKY_C_NOPIE")
+DLOPEN = _env_path("MEMLEAK_DLOPEN")
+PLUGIN = _env_path("MEMLEAK_PLUGIN")
 PHASES = _env_path("MEMLEAK_PHASES")
 
 
@@ -609,6 +615,10 @@ def phases_marks():
     return Marks(PROGRAM_SOURCES / "phases.c")
 
 
+def plugin_marks():
+    return Marks(PROGRAM_SOURCES / "plugin.c")
+
+
 def threads_marks():
     return Marks(PROGRAM_SOURCES / "threads.c")
 
@@ -643,6 +653,9 @@ class LiveAttachTests(GdbTestCase):
 
     def test_c_O0(self):
         self.attach_top(LEAKY_C_O0, c_marks())
+
+    def test_c_no_pie(self):
+        self.attach_top(LEAKY_C_NOPIE, c_marks())
 
     def test_cxx_new_at_user_line(self):
         _, top = self.attach_top(LEAKY_CXX, cxx_marks())
@@ -926,6 +939,15 @@ class SinceTests(GdbTestCase):
         run = gdb(core_target, "memleak since no-such-mark")
         self.assertOneError(run)
 
+        # Marking the same name again moves it: nothing is newer.
+        run = gdb(target, "memleak mark phase1")
+        self.assertSucceeded(run)
+        moved, stats = self.json_commands(target, ["since phase1", "stats"])
+        self.assertEqual((moved["total_count"], moved["total_bytes"]), (0, 0))
+        names = [m.get("name") for m in stats.get("marks", [])]
+        self.assertEqual(sorted(names), ["phase1", "program-phase1"],
+                         "memleak stats --json does not list each mark once")
+
 
 class ThreadTests(GdbTestCase):
     """Thread ids, and reads of a process stopped while two threads allocate."""
@@ -982,6 +1004,36 @@ class ForkTests(GdbTestCase):
         top, = self.json_commands(["-p", str(parent)], [TOP_ALL])
         self.assertEqual(top["pid"], parent)
         self.assertLeaksMatch(top, marks)
+
+
+class DlopenTests(GdbTestCase):
+    """Leaks from a library loaded with dlopen(), loaded or unloaded again."""
+
+    def start_dlopen(self, how):
+        self.need_attach()
+        _require_env(self, ("MEMLEAK_DLOPEN", DLOPEN), ("MEMLEAK_PLUGIN", PLUGIN))
+        prog = self.start([DLOPEN, PLUGIN, how])
+        prog.wait_for("ready")
+        live = self.json_commands(["-p", str(prog.pid)], [TOP_ALL, "dump"])
+        dead = self.json_commands([str(DLOPEN), str(self.gcore(prog))], [TOP_ALL, "dump"])
+        for a, b in zip(live, dead):
+            self.assertEqual(contract_view(a), contract_view(b),
+                             f"{a['format']} differs between the live process and its gcore")
+        return live[0]
+
+    def test_loaded(self):
+        self.assertLeaksMatch(self.start_dlopen("keep"), plugin_marks())
+
+    def test_unloaded(self):
+        # Its code is gone: the block is still counted, and no frame may
+        # claim a line of the unloaded library.
+        top = self.start_dlopen("close")
+        leak = next(iter(plugin_marks().leaks.values()))
+        self.assertIn((leak.bytes, leak.count), [(g["bytes"], g["count"]) for g in top["groups"]])
+        for g in top["groups"]:
+            for f in g["stack"]:
+                self.assertNotEqual(Path(f["file"] or "").name, "plugin.c",
+                                    f"a frame points into the unloaded library: {f}")
 
 
 def _kill_quietly(pid):
