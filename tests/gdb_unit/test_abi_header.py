@@ -16,11 +16,11 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 HEADER = os.path.join(ROOT, "runtime", "include", "memleak", "abi.h")
 
 MIRRORS = {
-    "memleak_record": (abi.RECORD_FIELDS, abi.RECORD_SIZE),
-    "memleak_shard": (abi.SHARD_FIELDS, abi.SHARD_SIZE),
-    "memleak_stack": (abi.STACK_FIELDS, abi.STACK_HEADER_SIZE),
-    "memleak_mark": (abi.MARK_FIELDS, abi.MARK_SIZE),
-    "memleak_introspect": (abi.INTROSPECT_FIELDS, abi.INTROSPECT_SIZE),
+    "memleak_record_t": (abi.RECORD_FIELDS, abi.RECORD_SIZE),
+    "memleak_shard_t": (abi.SHARD_FIELDS, abi.SHARD_SIZE),
+    "memleak_stack_t": (abi.STACK_FIELDS, abi.STACK_HEADER_SIZE),
+    "memleak_mark_t": (abi.MARK_FIELDS, abi.MARK_SIZE),
+    "memleak_introspect_t": (abi.INTROSPECT_FIELDS, abi.INTROSPECT_SIZE),
 }
 
 

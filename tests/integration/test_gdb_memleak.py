@@ -772,13 +772,6 @@ class BreakpointTests(GdbTestCase):
         self.assertSucceeded(run)
         self.assertLeaksMatch(validate_top(load_json(out)), c_marks())
 
-    # Known bug, remove the decorator once fixed: once gdb has expanded the
-    # debug info of a runtime source file that includes abi.h (as stopping
-    # there does), gdb.lookup_global_symbol("memleak_introspect") returns the
-    # type of that name (in C++ the tag of `struct memleak_introspect` is a
-    # type name too), and gdb_backend.find_root() reports "libmemleak.so is
-    # not loaded in this process".
-    @unittest.expectedFailure
     def test_stopped_holding_a_shard_lock(self):
         # The line after the runtime takes a shard's lock to insert a
         # record: the shard reads as in flux, the table stays consistent.

@@ -2,7 +2,7 @@
  * memleak introspection ABI, version 1.
  *
  * The runtime exports exactly one object, `memleak_introspect`, of type
- * `struct memleak_introspect`. A reader (the gdb extension, or the runtime's
+ * `memleak_introspect_t`. A reader (the gdb extension, or the runtime's
  * own exit report) finds it by symbol and walks everything else from it by
  * plain memory reads, so a live process and a core file read the same.
  *
@@ -48,7 +48,7 @@ extern "C" {
  *   size = size_lo | (uint64_t)size_hi << 32
  *   seq  = seq_lo  | (uint64_t)seq_hi  << 32
  */
-typedef struct memleak_record {
+typedef struct memleak_record_t {
     uint64_t address;  /* the pointer the program got; 0: slot unused */
     uint32_t size_lo;  /* requested size, low 32 bits */
     uint16_t size_hi;  /* requested size, bits 32..47 */
@@ -64,7 +64,7 @@ typedef struct memleak_record {
  * `records_per_chunk` records; `chunks` points to an array of `chunk_count`
  * chunk addresses. Counters cover this shard only; a reader sums them.
  */
-typedef struct memleak_shard {
+typedef struct memleak_shard_t {
     uint32_t lock;        /* 0: free; nonzero: a thread is changing the shard */
     uint32_t chunk_count; /* record chunks in use */
     uint64_t chunks;      /* address of uint64_t[chunk_count] chunk addresses */
@@ -84,7 +84,7 @@ typedef struct memleak_shard {
  * 1 + its offset in 8-byte words from the start of chunk 0, counting every
  * chunk as `stack_chunk_size` bytes: chunk = (id - 1) / (stack_chunk_size / 8).
  */
-typedef struct memleak_stack {
+typedef struct memleak_stack_t {
     uint32_t hash;  /* hash of the return addresses */
     uint16_t depth; /* number of return addresses that follow; 0: chunk tail, unused */
     uint16_t flags; /* MEMLEAK_STACK_TRUNCATED */
@@ -94,7 +94,7 @@ typedef struct memleak_stack {
 #define MEMLEAK_STACK_TRUNCATED 1u /* deeper frames existed beyond max_depth */
 
 /* A named point in the allocation sequence, set by memleak_mark() or gdb. */
-typedef struct memleak_mark {
+typedef struct memleak_mark_t {
     char name[MEMLEAK_MARK_NAME_SIZE]; /* NUL-terminated */
     uint64_t seq;   /* last sequence number issued when the mark was set */
     uint32_t ticks; /* time of the mark, same clock as records */
@@ -124,7 +124,7 @@ enum { MEMLEAK_STACK_HASH, MEMLEAK_STACK_DEPTH, MEMLEAK_STACK_FLAGS, MEMLEAK_STA
 enum { MEMLEAK_MARK_NAME, MEMLEAK_MARK_SEQ, MEMLEAK_MARK_TICKS, MEMLEAK_MARK_STATE };
 
 /* The root object. 416 bytes in version 1. */
-typedef struct memleak_introspect {
+typedef struct memleak_introspect_t {
     /* Identity: a reader checks these three first. */
     uint64_t magic;   /* MEMLEAK_ABI_MAGIC */
     uint32_t version; /* MEMLEAK_ABI_VERSION */
@@ -181,7 +181,7 @@ typedef struct memleak_introspect {
 } memleak_introspect_t;
 
 /* The root object itself, defined by libmemleak.so. */
-extern struct memleak_introspect memleak_introspect;
+extern memleak_introspect_t memleak_introspect;
 
 #ifdef __cplusplus
 } /* extern "C" */
