@@ -48,6 +48,25 @@ public:
     ReentryGuard &operator=(const ReentryGuard &) = delete;
 };
 
+// The opposite, for the rare runtime code whose frees must reach the table
+// (the exit report asking glibc and libstdc++ to release their caches).
+class GuardLowered {
+public:
+    GuardLowered() : depth_(t_thread_state.guard_depth) {
+        t_thread_state.guard_depth = 0;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    }
+    ~GuardLowered() {
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        t_thread_state.guard_depth = depth_;
+    }
+    GuardLowered(const GuardLowered &) = delete;
+    GuardLowered &operator=(const GuardLowered &) = delete;
+
+private:
+    int depth_;
+};
+
 // The hooks promise errno exactly as glibc left it; bookkeeping (mmap,
 // futex, clock) may touch it, so every bookkeeping step runs under one.
 class ErrnoSaver {

@@ -494,16 +494,12 @@ bool other_threads_alive() {
 bool release_library_caches() {
     if (other_threads_alive())
         return false;
-    const int depth = t_thread_state.guard_depth;
-    t_thread_state.guard_depth = 0;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    GuardLowered lowered;
     using Fn = void (*)();
     if (auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "_ZN9__gnu_cxx9__freeresEv")))
         fn();
     if (auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "__libc_freeres")))
         fn();
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    t_thread_state.guard_depth = depth;
     return true;
 }
 
