@@ -16,7 +16,7 @@ SUBCOMMANDS = ("top", "dump", "since", "mark", "stats")
 
 # kind: "flag" (no value), "int", "size", "choice", "file", "sizeint".
 _COMMON = {
-    "--json": ("flag", None, "print JSON (the format in design.md) instead of text"),
+    "--json": ("flag", None, "print JSON (the format in docs/design.md) instead of text"),
     "--output": ("file", None, "write the output to FILE instead of the terminal"),
 }
 _TOP = {

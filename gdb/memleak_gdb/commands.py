@@ -31,7 +31,7 @@ under gdb and stopped) and on a core file (gcore, or a crash's core).
 
 Usage: memleak top|dump|since|mark|stats [ARGS...]
 
-Every command takes --json (machine-readable output, format in design.md)
+Every command takes --json (machine-readable output, format in docs/design.md)
 and --output FILE (write there instead of the terminal).
 "set memleak debug on" shows the Python traceback of an error."""
 

@@ -1,4 +1,4 @@
-"""Text and JSON output of the memleak commands (design.md's contract)."""
+"""Text and JSON output of the memleak commands (docs/design.md's contract)."""
 
 import datetime
 import json
