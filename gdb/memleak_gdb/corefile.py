@@ -1,0 +1,113 @@
+"""Is a core file whole? Read from its own ELF headers, without gdb.
+
+A cut core (a full disk, a size limit, a copy stopped halfway) loses the
+memory at its end; gdb then loses the dynamic loader's library list or the
+table's pages, and the runtime looks absent or broken. Comparing the file's
+size with the extent its program headers claim tells the user the real
+cause. The headers come from the file, so every count and offset is bounded
+before use.
+"""
+
+import collections
+import os
+import re
+import struct
+
+ELF_HEADER = struct.Struct("<16sHHIQQQIHHHHHH")
+PHDR = struct.Struct("<IIQQQQQQ")
+SHDR = struct.Struct("<IIQQQQIIQQ")
+
+ET_CORE = 4
+PT_LOAD = 1
+PT_NOTE = 4
+# e_phnum's escape when a core has too many segments for 16 bits: the
+# real count is then section header 0's sh_info.
+PN_XNUM = 0xFFFF
+# Bounds beyond any real core: a header claiming more is garbage, not a cut.
+MAX_PHNUM = 1 << 22
+MAX_EXTENT = 1 << 48
+
+Extent = collections.namedtuple("Extent", "present expected")
+
+
+def _read_at(f, offset, n):
+    f.seek(offset)
+    return f.read(n)
+
+
+def _phnum(f, e_phnum, e_shoff, e_shentsize, size):
+    if e_phnum != PN_XNUM:
+        return e_phnum
+    if e_shoff == 0 or e_shentsize < SHDR.size or e_shoff + SHDR.size > size:
+        return None
+    raw = _read_at(f, e_shoff, SHDR.size)
+    if len(raw) != SHDR.size:
+        return None
+    return SHDR.unpack(raw)[7]
+
+
+def extent(f, size):
+    """Extent(present, expected) of the 64-bit little-endian ELF core open
+    in binary file `f`, `size` bytes long; `expected` is where its last
+    PT_LOAD or PT_NOTE contents end. None when `f` is no such core or its
+    headers are not credible."""
+    if size < ELF_HEADER.size:
+        return None
+    raw = _read_at(f, 0, ELF_HEADER.size)
+    if len(raw) != ELF_HEADER.size:
+        return None
+    (ident, e_type, _machine, _version, _entry, e_phoff, e_shoff, _flags, _ehsize,
+     e_phentsize, e_phnum, e_shentsize, _shnum, _shstrndx) = ELF_HEADER.unpack(raw)
+    if ident[:4] != b"\x7fELF" or ident[4] != 2 or ident[5] != 1 or e_type != ET_CORE:
+        return None
+    if e_phentsize < PHDR.size or e_phoff < ELF_HEADER.size:
+        return None
+    phnum = _phnum(f, e_phnum, e_shoff, e_shentsize, size)
+    if phnum is None or phnum == 0 or phnum > MAX_PHNUM:
+        return None
+    table_end = e_phoff + phnum * e_phentsize
+    # The kernel and gcore both write the program headers right after the
+    # ELF header; a file cut before their end is beyond telling.
+    if table_end > size:
+        return None
+    table = _read_at(f, e_phoff, table_end - e_phoff)
+    if len(table) != table_end - e_phoff:
+        return None
+    expected = table_end
+    for i in range(phnum):
+        p_type, _flags, p_offset, _vaddr, _paddr, p_filesz, _memsz, _align = PHDR.unpack_from(
+            table, i * e_phentsize)
+        if p_type not in (PT_LOAD, PT_NOTE) or p_filesz == 0:
+            continue
+        end = p_offset + p_filesz
+        if end > MAX_EXTENT:
+            return None
+        expected = max(expected, end)
+    return Extent(size, expected)
+
+
+def truncation(path):
+    """Extent of the core at `path` when it is shorter than its headers
+    say, else None (whole, unreadable, or not a 64-bit little-endian core)."""
+    try:
+        with open(path, "rb") as f:
+            found = extent(f, os.fstat(f.fileno()).st_size)
+    except OSError:
+        return None
+    if found is None or found.present >= found.expected:
+        return None
+    return found
+
+
+def message(found):
+    return ("the core file is truncated (%d of %d bytes present): the runtime's table "
+            "cannot be read" % (found.present, found.expected))
+
+
+_CORE_LINE = re.compile(r"^\s*Local core dump file:\s*\n\s*`(.*)', file type ", re.MULTILINE)
+
+
+def core_path(info_target):
+    """The core's path in the text of gdb's `info target`, or None."""
+    m = _CORE_LINE.search(info_target)
+    return m.group(1) if m else None
