@@ -11,12 +11,19 @@ import traceback
 
 import gdb
 
-from . import aggregate, args as cmdargs, commands, maps, reader
+from . import aggregate, args as cmdargs, commands, corefile, maps, reader
 from .errors import MemleakError, ReadError
 
 NO_TARGET = "no process or core file: attach with gdb -p PID or open a core"
 NOT_LOADED = ("libmemleak.so is not loaded in this process: start the program with "
               "LD_PRELOAD=.../libmemleak.so")
+
+
+class NotLoaded(MemleakError):
+    """memleak_introspect is in no symbol table gdb has."""
+
+    def __init__(self):
+        super().__init__(NOT_LOADED)
 
 
 class InferiorMemory:
@@ -62,7 +69,7 @@ def find_root():
     try:
         return int(gdb.parse_and_eval("(unsigned long) &memleak_introspect"))
     except gdb.error:
-        raise MemleakError(NOT_LOADED) from None
+        raise NotLoaded() from None
 
 
 class _SymbolCache:
@@ -185,7 +192,24 @@ class GdbTarget:
         self.memory = InferiorMemory(self.inferior)
 
     def table(self, records=True):
-        return reader.read_table(self.memory, find_root(), records)
+        try:
+            return reader.read_table(self.memory, find_root(), records)
+        except (NotLoaded, ReadError):
+            # A cut core shows as a missing runtime (the loader's library
+            # list is gone) or as unreadable table memory; say which.
+            cut = self._truncated_core()
+            if cut is None:
+                raise
+            raise MemleakError(corefile.message(cut)) from None
+
+    def _truncated_core(self):
+        if self.is_live:
+            return None
+        try:
+            path = corefile.core_path(gdb.execute("info target", to_string=True))
+        except gdb.error:
+            return None
+        return corefile.truncation(path) if path else None
 
     def now_ticks(self, table):
         if not self.is_live:

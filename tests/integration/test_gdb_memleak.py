@@ -1094,43 +1094,72 @@ class HostileTests(GdbTestCase):
     def test_core_without_runtime(self):
         self.assertRefused(self.core_of(preload=False))
 
-    def assertTruncatedHandled(self, core):
+    def assertTruncatedHandled(self, core, whole_size, table_cut, *setup):
+        """A cut core either still holds the whole table, and the answer is
+        whole, or gets the one line that names the cut and its sizes;
+        `table_cut` says the cut went through the table, so only the line
+        will do. `setup` are gdb commands run first."""
         out = self.tmp / "top.json"
-        run = gdb([str(LEAKY_C), str(core)], f"memleak top --json --output {out}")
+        run = gdb([str(LEAKY_C), str(core)], *setup, f"memleak top --json --output {out}")
         self.assertClean(run)
+        self.assertNotIn("not a core dump", run.output,
+                         "gdb did not open the cut core, the reader was not reached")
         lines = run.memleak_lines()
-        if lines:
+        if lines or table_cut:
             self.assertEqual(len(lines), 1, run.describe())
+            self.assertIn(f"the core file is truncated ({core.stat().st_size} of {whole_size} "
+                          "bytes present)", lines[0], run.describe())
+            self.assertNotIn("LD_PRELOAD", lines[0], run.describe())
         else:
-            # The table survived the cut: then the answer must be whole.
             self.assertEqual(run.returncode, 0, run.describe())
             self.assertLeaksMatch(validate_top(load_json(out)), c_marks())
-        return run
 
     def test_truncated_gcore(self):
-        # gcore writes its notes last: cut in half, gdb itself rejects the file.
+        # gcore writes its notes last: cut in half, gdb itself rejects the
+        # file and says so, so there is no core for the reader to look at.
         core = self.core_of()
         os.truncate(core, core.stat().st_size // 2)
-        self.assertTruncatedHandled(core)
+        run = gdb([str(LEAKY_C), str(core)], "memleak top")
+        self.assertIn("not a core dump", run.output, run.describe())
+        self.assertOneError(run, "no process or core file")
 
     def test_truncated_kernel_core(self):
         # The kernel writes its notes first, so gdb opens a cut core and the
-        # reader meets the missing memory.
+        # reader meets the missing memory: the loader's library list (the
+        # runtime looks absent) or the table itself.
         self.need_attach()
         core = self.kernel_core()
+        whole = core.stat().st_size
         root = self.introspect_address(core)
         elf = CoreFile(core)
         shards, = elf.read(root + INTROSPECT_SHARDS, "<Q")
-        cuts = {"half": core.stat().st_size // 2,
-                "inside the shard array": elf.offset_of(shards) + 2 * SHARD_SIZE + 7}
-        for where, size in cuts.items():
-            with self.subTest(cut=where):
-                cut = self.tmp / f"cut-{size}.core"
-                shutil.copyfile(core, cut)
-                os.truncate(cut, size)
-                run = self.assertTruncatedHandled(cut)
-                self.assertNotIn("not a core dump", run.output,
-                                 "gdb did not open the cut core, the reader was not reached")
+        cuts = {}
+        for where, size in (("half", whole // 2),
+                            ("inside the shard array", elf.offset_of(shards) + 2 * SHARD_SIZE + 7)):
+            cuts[where] = self.tmp / f"cut-{size}.core"
+            shutil.copyfile(core, cuts[where])
+            os.truncate(cuts[where], size)
+        with self.subTest(cut="half"):
+            self.assertTruncatedHandled(cuts["half"], whole, False)
+        shard_cut = cuts["inside the shard array"]
+        with self.subTest(cut="inside the shard array"):
+            self.assertTruncatedHandled(shard_cut, whole, True)
+        # With the runtime's symbols loaded by hand, gdb finds the table in
+        # the cut core and the reader meets the missing shard array itself.
+        with self.subTest(cut="inside the shard array, library symbols loaded by hand"):
+            base = self.mapping_base(shard_cut, LIB)
+            self.assertTruncatedHandled(shard_cut, whole, True,
+                                        f"add-symbol-file {LIB} -o {base:#x}")
+
+    def mapping_base(self, core, path):
+        """Where the core's file list (its NT_FILE note) maps offset 0 of `path`."""
+        run = gdb([str(LEAKY_C), str(core)], "info proc mappings")
+        for line in run.output.splitlines():
+            f = line.split()
+            if (len(f) == 5 and f[0].startswith("0x") and int(f[3], 16) == 0
+                    and Path(f[4]).resolve() == Path(path).resolve()):
+                return int(f[0], 16)
+        self.fail(f"{path} is not in the core's mappings\n" + run.describe())
 
     def test_bad_magic(self):
         core = self.corrupted_core(
