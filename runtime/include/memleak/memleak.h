@@ -12,6 +12,13 @@
 
 #include <stdint.h>
 
+/* Weak for programs; the runtime itself defines them strong and exported. */
+#ifdef MEMLEAK_BUILDING_RUNTIME
+#define MEMLEAK_API __attribute__((visibility("default")))
+#else
+#define MEMLEAK_API __attribute__((weak))
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -23,7 +30,7 @@ extern "C" {
  * allocated after this call. Marking the same name again moves it. Returns
  * the sequence number stored, or 0 when the table is full or name is null.
  */
-uint64_t memleak_mark(const char *name) __attribute__((weak));
+MEMLEAK_API uint64_t memleak_mark(const char *name);
 
 /*
  * Writes the live-block report (the one MEMLEAK_REPORT writes at exit) now.
@@ -31,12 +38,13 @@ uint64_t memleak_mark(const char *name) __attribute__((weak));
  * the MEMLEAK_REPORT setting (stderr when unset). Returns 0, or -1 with
  * errno set when the file cannot be written.
  */
-int memleak_report(const char *path) __attribute__((weak));
+MEMLEAK_API int memleak_report(const char *path);
 
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
 
+#ifndef MEMLEAK_BUILDING_RUNTIME
 /* Safe wrappers: do nothing (and return 0 / -1) without the runtime. */
 static inline uint64_t memleak_try_mark(const char *name) {
     return memleak_mark ? memleak_mark(name) : 0;
@@ -44,5 +52,6 @@ static inline uint64_t memleak_try_mark(const char *name) {
 static inline int memleak_try_report(const char *path) {
     return memleak_report ? memleak_report(path) : -1;
 }
+#endif
 
 #endif /* MEMLEAK_MEMLEAK_H */
