@@ -15,8 +15,24 @@ constexpr size_t kChunkBytes = AllocTable::kRecordsPerChunk * sizeof(memleak_rec
 constexpr size_t kDirBytes = AllocTable::kMaxChunksPerShard * sizeof(uint64_t);
 constexpr uint32_t kMinIndexCapacity = 256;
 
-bool index_too_full(uint32_t used, uint32_t capacity) {
-    return static_cast<uint64_t>(used + 1) * 4 > static_cast<uint64_t>(capacity) * 3;
+constexpr uint32_t kTagShift = 24;
+constexpr uint32_t kRecordMask = (1u << kTagShift) - 1;
+constexpr uint32_t kEmpty = 0;
+constexpr uint32_t kTombstone = 1u << kTagShift;
+static_assert(uint64_t{AllocTable::kMaxChunksPerShard} * AllocTable::kRecordsPerChunk <= kRecordMask + 1,
+              "a record index must fit below the tag");
+
+// Bits 50..57 of the hash: the shard uses 58..63 and the home slot the low
+// bits, so the tag still tells apart addresses that share both. Tags 0 and
+// 1 are the empty and tombstone marks.
+inline uint32_t tag_of(uint64_t h) {
+    const uint32_t t = static_cast<uint32_t>(h >> 50) & 0xff;
+    return t < 2 ? t + 2 : t;
+}
+
+// Tombstones count as filling: a probe only stops at an empty slot.
+bool index_too_full(uint32_t filled, uint32_t capacity) {
+    return static_cast<uint64_t>(filled + 1) * 4 > static_cast<uint64_t>(capacity) * 3;
 }
 
 }  // namespace
@@ -25,53 +41,77 @@ uint32_t AllocTable::shard_of(uint64_t address) {
     return static_cast<uint32_t>(mix64(address) >> kShardShift);
 }
 
-memleak_record_t *AllocTable::record_at(const ShardState &st, uint32_t index) const {
+memleak_record_t *AllocTable::record_at(const ShardState &st, uint32_t index) {
     auto *chunk = reinterpret_cast<memleak_record_t *>(st.dir[index / kRecordsPerChunk]);
     return chunk + index % kRecordsPerChunk;
 }
 
-uint32_t AllocTable::find_slot(const ShardState &st, uint64_t address) const {
+uint32_t AllocTable::find_slot(const ShardState &st, uint64_t address, uint64_t h,
+                               uint32_t *free_slot) {
     if (!st.index)
         return kNoSlot;
-    uint32_t slot = static_cast<uint32_t>(mix64(address)) & st.index_mask;
+    const uint32_t tag = tag_of(h) << kTagShift;
+    uint32_t slot = static_cast<uint32_t>(h) & st.index_mask;
+    uint32_t first_free = kNoSlot;
     for (;;) {
-        uint32_t v = st.index[slot];
-        if (v == 0)
-            return kNoSlot;
-        if (record_at(st, v - 1)->address == address)
-            return slot;
-        slot = (slot + 1) & st.index_mask;
-    }
-}
-
-void AllocTable::index_put(ShardState &st, uint32_t record_index, uint64_t address) {
-    uint32_t slot = static_cast<uint32_t>(mix64(address)) & st.index_mask;
-    while (st.index[slot] != 0)
-        slot = (slot + 1) & st.index_mask;
-    st.index[slot] = record_index + 1;
-    ++st.index_used;
-}
-
-// Backward-shift deletion keeps linear probing free of tombstones: every
-// later entry of the probe run whose home slot is not cyclically in
-// (hole, entry] moves back into the hole.
-void AllocTable::index_erase(ShardState &st, uint32_t slot) {
-    uint32_t hole = slot;
-    uint32_t j = slot;
-    for (;;) {
-        j = (j + 1) & st.index_mask;
-        uint32_t v = st.index[j];
-        if (v == 0)
+        const uint32_t v = st.index[slot];
+        if (v == kEmpty)
             break;
-        uint32_t home = static_cast<uint32_t>(mix64(record_at(st, v - 1)->address)) & st.index_mask;
-        bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
-        if (stays)
-            continue;
-        st.index[hole] = v;
-        hole = j;
+        if ((v & ~kRecordMask) == tag) {
+            if (record_at(st, v & kRecordMask)->address == address)
+                return slot;
+        } else if (v == kTombstone && first_free == kNoSlot) {
+            first_free = slot;
+        }
+        slot = (slot + 1) & st.index_mask;
     }
-    st.index[hole] = 0;
+    if (free_slot)
+        *free_slot = first_free == kNoSlot ? slot : first_free;
+    return kNoSlot;
+}
+
+// A slot followed by an empty one ends every probe run through it, so it
+// becomes empty rather than a tombstone, and so do the tombstones just
+// before it: runs stay short without reading any record.
+void AllocTable::index_erase(ShardState &st, uint32_t slot) {
     --st.index_used;
+    if (st.index[(slot + 1) & st.index_mask] != kEmpty) {
+        st.index[slot] = kTombstone;
+        ++st.index_tombs;
+        return;
+    }
+    st.index[slot] = kEmpty;
+    for (uint32_t p = (slot - 1) & st.index_mask; st.index[p] == kTombstone; p = (p - 1) & st.index_mask) {
+        st.index[p] = kEmpty;
+        --st.index_tombs;
+    }
+}
+
+void AllocTable::rebuild_index(uint32_t shard, uint32_t *index, uint32_t capacity) {
+    ShardState &st = state_[shard];
+    const uint32_t mask = capacity - 1;
+    uint32_t used = 0;
+    for (uint32_t c = 0; c * kRecordsPerChunk < st.records_used; ++c) {
+        const auto *chunk = reinterpret_cast<const memleak_record_t *>(st.dir[c]);
+        const uint32_t n = st.records_used - c * kRecordsPerChunk < kRecordsPerChunk
+                               ? st.records_used - c * kRecordsPerChunk
+                               : kRecordsPerChunk;
+        for (uint32_t i = 0; i < n; ++i) {
+            const uint64_t address = chunk[i].address;
+            if (address == 0)
+                continue;
+            const uint64_t h = mix64(address);
+            uint32_t slot = static_cast<uint32_t>(h) & mask;
+            while (index[slot] != kEmpty)
+                slot = (slot + 1) & mask;
+            index[slot] = tag_of(h) << kTagShift | (c * kRecordsPerChunk + i);
+            ++used;
+        }
+    }
+    st.index = index;
+    st.index_mask = mask;
+    st.index_used = used;
+    st.index_tombs = 0;
 }
 
 void AllocTable::write_record(memleak_record_t *r, const RecordData &rec) {
@@ -120,7 +160,8 @@ bool AllocTable::restore(const RecordData &rec) {
 
 AllocTable::InsertResult AllocTable::insert_impl(const RecordData &rec, uint64_t *replaced_size,
                                                  bool restoring) {
-    const uint32_t s = shard_of(rec.address);
+    const uint64_t h = mix64(rec.address);
+    const uint32_t s = static_cast<uint32_t>(h >> kShardShift);
     memleak_shard_t &sh = shards_[s];
     ShardState &st = state_[s];
     Spare spare;
@@ -130,9 +171,10 @@ AllocTable::InsertResult AllocTable::insert_impl(const RecordData &rec, uint64_t
 
     for (;;) {
         futex_lock(&sh.lock);
-        const uint32_t found = find_slot(st, rec.address);
+        uint32_t free_slot = kNoSlot;
+        const uint32_t found = find_slot(st, rec.address, h, &free_slot);
         if (found != kNoSlot) {
-            memleak_record_t *r = record_at(st, st.index[found] - 1);
+            memleak_record_t *r = record_at(st, st.index[found] & kRecordMask);
             const uint64_t old_size = read_record(r).size;
             __atomic_store_n(&r->address, 0, __ATOMIC_RELEASE);
             write_record(r, rec);
@@ -149,14 +191,18 @@ AllocTable::InsertResult AllocTable::insert_impl(const RecordData &rec, uint64_t
         const bool need_dir = st.dir == nullptr;
         const bool need_chunk = st.free_head == 0 && st.records_used == sh.chunk_count * kRecordsPerChunk;
         const uint32_t capacity = st.index ? st.index_mask + 1 : 0;
-        const bool need_index = index_too_full(st.index_used, capacity);
+        // Taking a tombstone's place fills no new slot.
+        const bool into_tombstone = free_slot != kNoSlot && st.index[free_slot] == kTombstone;
+        const bool need_rebuild =
+            !into_tombstone && index_too_full(st.index_used + st.index_tombs, capacity);
+        const bool need_grow = need_rebuild && (st.index_used + 1) * 2 > capacity;
         if (need_chunk && sh.chunk_count == kMaxChunksPerShard) {
             futex_unlock(&sh.lock);
             break;
         }
-        uint32_t wanted_capacity = capacity ? capacity * 2 : kMinIndexCapacity;
+        const uint32_t wanted_capacity = capacity ? capacity * 2 : kMinIndexCapacity;
         if ((need_dir && !spare.dir) || (need_chunk && !spare.chunk) ||
-            (need_index && spare.index_capacity < wanted_capacity)) {
+            (need_grow && spare.index_capacity < wanted_capacity)) {
             // Map outside the lock, then look again: another thread may have
             // grown the shard meanwhile.
             futex_unlock(&sh.lock);
@@ -164,12 +210,12 @@ AllocTable::InsertResult AllocTable::insert_impl(const RecordData &rec, uint64_t
                 spare.dir = static_cast<uint64_t *>(map_pages(kDirBytes));
             if (need_chunk && !spare.chunk)
                 spare.chunk = static_cast<memleak_record_t *>(map_pages(kChunkBytes));
-            if (need_index && spare.index_capacity < wanted_capacity) {
+            if (need_grow && spare.index_capacity < wanted_capacity) {
                 unmap_pages(spare.index, spare.index_capacity * sizeof(uint32_t));
                 spare.index = static_cast<uint32_t *>(map_pages(wanted_capacity * sizeof(uint32_t)));
                 spare.index_capacity = spare.index ? wanted_capacity : 0;
             }
-            if ((need_dir && !spare.dir) || (need_chunk && !spare.chunk) || (need_index && !spare.index))
+            if ((need_dir && !spare.dir) || (need_chunk && !spare.chunk) || (need_grow && !spare.index))
                 break;
             continue;
         }
@@ -185,20 +231,20 @@ AllocTable::InsertResult AllocTable::insert_impl(const RecordData &rec, uint64_t
             st.mapped_bytes += kChunkBytes;
             __atomic_store_n(&sh.chunk_count, sh.chunk_count + 1, __ATOMIC_RELEASE);
         }
-        if (need_index) {
+        if (need_grow) {
             old_index = st.index;
             old_index_capacity = capacity;
-            st.index = spare.index;
-            st.index_mask = spare.index_capacity - 1;
-            st.index_used = 0;
             st.mapped_bytes += spare.index_capacity * sizeof(uint32_t);
             st.mapped_bytes -= old_index_capacity * sizeof(uint32_t);
+            rebuild_index(s, spare.index, spare.index_capacity);
             spare.index = nullptr;
             spare.index_capacity = 0;
-            for (uint32_t i = 0; i < old_index_capacity; ++i)
-                if (old_index[i])
-                    index_put(st, old_index[i] - 1, record_at(st, old_index[i] - 1)->address);
+        } else if (need_rebuild) {
+            memset(st.index, 0, capacity * sizeof(uint32_t));
+            rebuild_index(s, st.index, capacity);
         }
+        if (need_rebuild)
+            find_slot(st, rec.address, h, &free_slot);
 
         uint32_t ri;
         if (st.free_head) {
@@ -208,7 +254,10 @@ AllocTable::InsertResult AllocTable::insert_impl(const RecordData &rec, uint64_t
             ri = st.records_used++;
         }
         write_record(record_at(st, ri), rec);
-        index_put(st, ri, rec.address);
+        if (st.index[free_slot] == kTombstone)
+            --st.index_tombs;
+        st.index[free_slot] = tag_of(h) << kTagShift | ri;
+        ++st.index_used;
         ++sh.live_count;
         sh.live_bytes += rec.size;
         add_global_bytes(rec.size);
@@ -231,14 +280,15 @@ AllocTable::InsertResult AllocTable::insert_impl(const RecordData &rec, uint64_t
 }
 
 bool AllocTable::remove(uint64_t address, uint32_t ticks, RecordData *out) {
-    const uint32_t s = shard_of(address);
+    const uint64_t h = mix64(address);
+    const uint32_t s = static_cast<uint32_t>(h >> kShardShift);
     memleak_shard_t &sh = shards_[s];
     ShardState &st = state_[s];
     FutexGuard lock(&sh.lock);
-    const uint32_t slot = find_slot(st, address);
+    const uint32_t slot = find_slot(st, address, h, nullptr);
     if (slot == kNoSlot)
         return false;
-    const uint32_t ri = st.index[slot] - 1;
+    const uint32_t ri = st.index[slot] & kRecordMask;
     memleak_record_t *r = record_at(st, ri);
     *out = read_record(r);
     index_erase(st, slot);

@@ -5,8 +5,19 @@
 // Records sit in fixed chunks of kRecordsPerChunk records, so a record never
 // moves once written and a reader walks chunks[0..chunk_count) without
 // caring about the index. The index is open addressing with linear probing
-// over uint32 slots holding record index + 1; together with the 32-byte
-// record that keeps bookkeeping under 48 bytes per live block.
+// over uint32 slots: an 8-bit tag over a 24-bit record index (a shard holds
+// at most 8192 * 2048 = 2^24 records). The tag is a fingerprint of the
+// address hash, so a probe reads a record only when the fingerprints agree:
+// the index is a few contiguous cache lines, the records are megabytes.
+// Together with the 32-byte record that keeps bookkeeping under 48 bytes per
+// live block.
+//
+// A removed entry leaves a tombstone instead of shifting later entries back
+// (a shift needs each entry's home slot, which only its record's address
+// gives). Inserts reuse tombstones; when tombstones and entries fill three
+// quarters of the index, it is rebuilt by streaming through the record
+// chunks, at the same capacity when tombstones were the filling, doubled
+// when live entries were.
 //
 // Every change happens under the shard's futex lock word (memleak_shard_t.lock).
 // Memory is mapped outside the lock and installed under it; nothing here
@@ -75,9 +86,10 @@ public:
 private:
     struct ShardState {
         uint64_t *dir;         // chunk directory, kMaxChunksPerShard entries
-        uint32_t *index;       // 0: empty, else record index + 1
+        uint32_t *index;       // tag << 24 | record index; tag 0: empty, 1: tombstone
         uint32_t index_mask;   // capacity - 1; capacity 0 while index is null
-        uint32_t index_used;
+        uint32_t index_used;   // live entries
+        uint32_t index_tombs;  // tombstones
         uint32_t records_used; // record slots ever handed out
         uint32_t free_head;    // record index + 1 of the first free slot, 0: none
         uint64_t mapped_bytes; // records + index
@@ -92,10 +104,15 @@ private:
     };
 
     InsertResult insert_impl(const RecordData &rec, uint64_t *replaced_size, bool restoring);
-    memleak_record_t *record_at(const ShardState &st, uint32_t index) const;
-    uint32_t find_slot(const ShardState &st, uint64_t address) const;  // slot or UINT32_MAX
-    void index_put(ShardState &st, uint32_t record_index, uint64_t address);
-    void index_erase(ShardState &st, uint32_t slot);
+    static memleak_record_t *record_at(const ShardState &st, uint32_t index);
+    // Probes for `address` (hash h). Returns its slot, or UINT32_MAX with
+    // *free_slot set to where it would go (the first tombstone or the empty
+    // slot that ended the probe) when free_slot is not null.
+    static uint32_t find_slot(const ShardState &st, uint64_t address, uint64_t h,
+                              uint32_t *free_slot);
+    static void index_erase(ShardState &st, uint32_t slot);
+    // Refills `index` (zeroed, `capacity` slots) from the shard's records.
+    void rebuild_index(uint32_t shard, uint32_t *index, uint32_t capacity);
     static void write_record(memleak_record_t *r, const RecordData &rec);
     static RecordData read_record(const memleak_record_t *r);
     void add_global_bytes(uint64_t delta);

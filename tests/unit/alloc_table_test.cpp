@@ -187,6 +187,65 @@ TEST(AllocTable, GrowsAndShrinksThroughManyBlocks) {
     EXPECT_EQ(sums(*t).live_bytes, 0u);
 }
 
+// A steady working set replaced at random, as a long-running program does:
+// removals leave tombstones that inserts reuse and rebuilds clear. Every
+// removal must still find its own record, stale duplicates must still be
+// caught, and the index must not grow with the number of operations.
+TEST(AllocTable, ChurnAtSteadyLiveCountStaysExactAndBounded) {
+    auto t = std::make_unique<AllocTable>();
+    std::mt19937_64 rng(1234);
+    std::unordered_map<uint64_t, uint64_t> live;
+    std::vector<uint64_t> addrs;
+    uint64_t replaced = 0, seq = 0, next = 0x200000000ull;
+    auto add = [&](uint64_t addr) {
+        const uint64_t size = rng() % 4096 + 1;
+        ASSERT_EQ(t->insert(make(addr, size, ++seq), &replaced), AllocTable::InsertResult::kAdded);
+        live[addr] = size;
+        addrs.push_back(addr);
+    };
+    for (int i = 0; i < 40000; ++i) {
+        add(next);
+        next += 32;
+    }
+    const uint64_t filled_bytes = t->metadata_bytes();
+    RecordData out;
+    for (int i = 0; i < 600000; ++i) {
+        const size_t k = rng() % addrs.size();
+        const uint64_t victim = addrs[k];
+        addrs[k] = addrs.back();
+        addrs.pop_back();
+        ASSERT_TRUE(t->remove(victim, 0, &out));
+        ASSERT_EQ(out.address, victim);
+        ASSERT_EQ(out.size, live[victim]);
+        live.erase(victim);
+        // New addresses mostly, freed ones sometimes, as an allocator hands out.
+        if (rng() % 4 == 0) {
+            add(victim);
+        } else {
+            add(next);
+            next += 32;
+        }
+        if (i % 50000 == 0) {
+            // A block freed behind the runtime's back and handed out again.
+            const uint64_t dup = addrs[rng() % addrs.size()];
+            ASSERT_EQ(t->insert(make(dup, 8, ++seq), &replaced), AllocTable::InsertResult::kReplaced);
+            ASSERT_EQ(replaced, live[dup]);
+            live[dup] = 8;
+        }
+    }
+    auto seen = walk(*t);
+    ASSERT_EQ(seen.size(), live.size());
+    for (auto &[addr, size] : live) {
+        auto it = seen.find(addr);
+        ASSERT_NE(it, seen.end());
+        ASSERT_EQ(it->second.size_lo, size);
+    }
+    for (auto &[addr, size] : live)
+        EXPECT_FALSE(t->remove(addr + 16, 0, &out)) << "an address never recorded was found";
+    EXPECT_EQ(sums(*t).live_count, live.size());
+    EXPECT_LE(t->metadata_bytes(), filled_bytes * 3 / 2);
+}
+
 TEST(AllocTable, MetadataStaysUnder48BytesPerLiveBlockAtOneMillion) {
     auto t = std::make_unique<AllocTable>();
     uint64_t replaced = 0;
