@@ -46,6 +46,20 @@ memleak_record_t *AllocTable::record_at(const ShardState &st, uint32_t index) {
     return chunk + index % kRecordsPerChunk;
 }
 
+void AllocTable::prefetch(uint64_t address) const {
+    const uint64_t h = mix64(address);
+    const uint32_t s = static_cast<uint32_t>(h >> kShardShift);
+    __builtin_prefetch(&shards_[s], 1);
+    const ShardState &st = state_[s];
+    const uint32_t *index = __atomic_load_n(&st.index, __ATOMIC_RELAXED);
+    const uint32_t mask = __atomic_load_n(&st.index_mask, __ATOMIC_RELAXED);
+    // Index and mask may come from different sizes while another thread
+    // grows the index: a prefetch of any address is harmless.
+    if (index)
+        __builtin_prefetch(reinterpret_cast<const char *>(index) +
+                               sizeof(uint32_t) * (static_cast<uint32_t>(h) & mask), 1);
+}
+
 uint32_t AllocTable::find_slot(const ShardState &st, uint64_t address, uint64_t h,
                                uint32_t *free_slot) {
     if (!st.index)
@@ -108,8 +122,8 @@ void AllocTable::rebuild_index(uint32_t shard, uint32_t *index, uint32_t capacit
             ++used;
         }
     }
-    st.index = index;
-    st.index_mask = mask;
+    __atomic_store_n(&st.index, index, __ATOMIC_RELAXED);
+    __atomic_store_n(&st.index_mask, mask, __ATOMIC_RELAXED);
     st.index_used = used;
     st.index_tombs = 0;
 }

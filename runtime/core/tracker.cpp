@@ -107,6 +107,7 @@ void on_alloc(void *p, size_t size) {
     uint64_t frames[unwind::kCaptureCapacity];
     uint32_t first = 0;
     bool truncated = false;
+    g_table.prefetch(reinterpret_cast<uint64_t>(p));
     // Captured before any lock: unwinding is the slow part, and libunwind
     // may take the loader's lock.
     const uint32_t depth = unwind::capture(frames, g_depth, &first, &truncated);

@@ -2,6 +2,9 @@
 // unw_backtrace with a per-thread cache of unwind info.
 #pragma once
 
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
 #include <cstdint>
 
 #include "core/options.h"
@@ -19,10 +22,43 @@ constexpr uint32_t kRuntimeFrames = 8;
 // tell whether the stack was truncated.
 constexpr uint32_t kCaptureCapacity = kMaxDepthLimit + kRuntimeFrames + 1;
 
+struct TextRange {
+    uintptr_t lo;
+    uintptr_t hi;
+};
+
+// Frames of the runtime itself (hooks, tracker) and of libunwind
+// (unw_backtrace reports its own frame first) are never the user's.
+extern TextRange g_runtime_text[2];
+
+inline bool in_runtime_text(uintptr_t pc) {
+    return (pc - g_runtime_text[0].lo < g_runtime_text[0].hi - g_runtime_text[0].lo) ||
+           (pc - g_runtime_text[1].lo < g_runtime_text[1].hi - g_runtime_text[1].lo);
+}
+
 // Unwinds the calling thread into `buf` (kCaptureCapacity entries) and
 // returns the number of frames kept, at most `max_depth`; they start at
 // buf[*first], innermost first, with the program's call to malloc or
 // operator new. Sets *truncated when deeper frames existed.
-uint32_t capture(uint64_t *buf, uint32_t max_depth, uint32_t *first, bool *truncated);
+//
+// Inline: a frame of its own would be one more frame to unwind on every
+// allocation.
+__attribute__((always_inline)) inline uint32_t capture(uint64_t *buf, uint32_t max_depth,
+                                                       uint32_t *first, bool *truncated) {
+    static_assert(sizeof(void *) == sizeof(uint64_t), "64-bit targets only");
+    if (max_depth > kMaxDepthLimit)
+        max_depth = kMaxDepthLimit;
+    const int n = unw_backtrace(reinterpret_cast<void **>(buf),
+                                static_cast<int>(max_depth + kRuntimeFrames + 1));
+    int skip = 0;
+    while (skip < n && in_runtime_text(buf[skip]))
+        ++skip;
+    uint32_t depth = n > skip ? static_cast<uint32_t>(n - skip) : 0;
+    *truncated = depth > max_depth;
+    if (depth > max_depth)
+        depth = max_depth;
+    *first = static_cast<uint32_t>(skip);
+    return depth;
+}
 
 }  // namespace memleak::unwind
