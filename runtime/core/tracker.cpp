@@ -7,7 +7,6 @@
 #include "core/options.h"
 #include "core/reentry_guard.h"
 #include "core/stack_depot.h"
-#include "unwind/unwinder.h"
 
 namespace memleak {
 
@@ -103,17 +102,16 @@ void start() {
     __atomic_store_n(&g_recording, true, __ATOMIC_RELEASE);  // pairs with recording()
 }
 
-void on_alloc(void *p, size_t size) {
-    uint64_t frames[unwind::kCaptureCapacity];
-    uint32_t first = 0;
-    bool truncated = false;
+uint32_t prepare_alloc(void *p) {
+    // The insert's first cache misses, started now, end during the unwind.
     g_table.prefetch(reinterpret_cast<uint64_t>(p));
-    // Captured before any lock: unwinding is the slow part, and libunwind
-    // may take the loader's lock.
-    const uint32_t depth = unwind::capture(frames, g_depth, &first, &truncated);
+    return g_depth;
+}
+
+void record_alloc(void *p, size_t size, const uint64_t *pcs, uint32_t depth, bool truncated) {
     uint32_t stack_id = 0;
     if (depth) {
-        stack_id = g_depot.intern(frames + first, depth, truncated ? MEMLEAK_STACK_TRUNCATED : 0);
+        stack_id = g_depot.intern(pcs, depth, truncated ? MEMLEAK_STACK_TRUNCATED : 0);
         if (!stack_id)
             count(&g_root->dropped_stacks);
     }

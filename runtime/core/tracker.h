@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "core/alloc_table.h"
+#include "unwind/unwinder.h"
 
 namespace memleak {
 
@@ -35,8 +36,24 @@ inline bool recording() { return __atomic_load_n(&g_recording, __ATOMIC_ACQUIRE)
 // the fork handlers, then turns recording on.
 void start();
 
-// Records a block the program just got, with the caller's stack.
-void on_alloc(void *p, size_t size);
+// The two halves of on_alloc around the unwind. prepare_alloc returns the
+// stack depth to capture; record_alloc interns the stack and records the block.
+uint32_t prepare_alloc(void *p);
+void record_alloc(void *p, size_t size, const uint64_t *pcs, uint32_t depth, bool truncated);
+
+// Records a block the program just got, with the caller's stack. Inline,
+// so that the unwind starts in the hook's frame: a frame of its own would
+// be one more frame to unwind on every allocation.
+__attribute__((always_inline)) inline void on_alloc(void *p, size_t size) {
+    uint64_t frames[unwind::kCaptureCapacity];
+    uint32_t first = 0;
+    bool truncated = false;
+    const uint32_t max_depth = prepare_alloc(p);
+    // Captured before any lock: unwinding is the slow part, and libunwind
+    // may take the loader's lock.
+    const uint32_t depth = unwind::capture(frames, max_depth, &first, &truncated);
+    record_alloc(p, size, frames + first, depth, truncated);
+}
 // Forgets a block before it goes back to the allocator.
 void on_free(void *p);
 // realloc: takes the old record out before the real call ...

@@ -5,6 +5,7 @@
 namespace memleak::unwind {
 
 TextRange g_runtime_text[2];
+uint32_t g_runtime_frames;
 
 namespace {
 

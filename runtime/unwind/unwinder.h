@@ -15,8 +15,8 @@ namespace memleak::unwind {
 // library's and libunwind's). Call once, before the first capture.
 void init();
 
-// Frames above the program's that may belong to the runtime (hook, tracker,
-// capture, libunwind), unwound on top of the ones kept.
+// The most frames above the program's that may belong to the runtime
+// (hooks, libunwind), unwound on top of the ones kept.
 constexpr uint32_t kRuntimeFrames = 8;
 // Room a capture buffer needs: kept frames, runtime frames, and one more to
 // tell whether the stack was truncated.
@@ -36,6 +36,11 @@ inline bool in_runtime_text(uintptr_t pc) {
            (pc - g_runtime_text[1].lo < g_runtime_text[1].hi - g_runtime_text[1].lo);
 }
 
+// The most runtime frames seen above the program's on any capture so far.
+// A capture unwinds max_depth + this + 1 frames, not the worst case of
+// kRuntimeFrames more: deep stacks are common and every frame costs.
+extern uint32_t g_runtime_frames;
+
 // Unwinds the calling thread into `buf` (kCaptureCapacity entries) and
 // returns the number of frames kept, at most `max_depth`; they start at
 // buf[*first], innermost first, with the program's call to malloc or
@@ -48,11 +53,25 @@ __attribute__((always_inline)) inline uint32_t capture(uint64_t *buf, uint32_t m
     static_assert(sizeof(void *) == sizeof(uint64_t), "64-bit targets only");
     if (max_depth > kMaxDepthLimit)
         max_depth = kMaxDepthLimit;
-    const int n = unw_backtrace(reinterpret_cast<void **>(buf),
-                                static_cast<int>(max_depth + kRuntimeFrames + 1));
-    int skip = 0;
-    while (skip < n && in_runtime_text(buf[skip]))
-        ++skip;
+    uint32_t runtime = __atomic_load_n(&g_runtime_frames, __ATOMIC_RELAXED);
+    int n, skip;
+    for (;;) {
+        const int want = static_cast<int>(max_depth + runtime + 1);
+        n = unw_backtrace(reinterpret_cast<void **>(buf), want);
+        skip = 0;
+        while (skip < n && in_runtime_text(buf[skip]))
+            ++skip;
+        if (n < want || static_cast<uint32_t>(skip) <= runtime || runtime == kRuntimeFrames)
+            break;
+        // A path with more runtime frames than room was left for: the
+        // buffer filled up, so deeper frames may be missing. Again, with room.
+        const uint32_t seen = static_cast<uint32_t>(skip) < kRuntimeFrames ? skip : kRuntimeFrames;
+        uint32_t old = runtime;
+        while (old < seen && !__atomic_compare_exchange_n(&g_runtime_frames, &old, seen, true,
+                                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+        }
+        runtime = seen;
+    }
     uint32_t depth = n > skip ? static_cast<uint32_t>(n - skip) : 0;
     *truncated = depth > max_depth;
     if (depth > max_depth)
