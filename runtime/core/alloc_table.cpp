@@ -48,7 +48,10 @@ memleak_record_t *AllocTable::record_at(const ShardState &st, uint32_t index) {
 
 void AllocTable::prefetch(uint64_t address) const {
     const uint64_t h = mix64(address);
-    const uint32_t s = static_cast<uint32_t>(h >> kShardShift);
+    prefetch_lines(static_cast<uint32_t>(h >> kShardShift), h);
+}
+
+void AllocTable::prefetch_lines(uint32_t s, uint64_t h) const {
     __builtin_prefetch(&shards_[s], 1);
     const ShardState &st = state_[s];
     const uint32_t *index = __atomic_load_n(&st.index, __ATOMIC_RELAXED);
@@ -298,6 +301,9 @@ bool AllocTable::remove(uint64_t address, uint32_t ticks, RecordData *out) {
     const uint32_t s = static_cast<uint32_t>(h >> kShardShift);
     memleak_shard_t &sh = shards_[s];
     ShardState &st = state_[s];
+    // The lock word, the shard's state and the index slot are three misses
+    // of their own on a large table: started together, they overlap.
+    prefetch_lines(s, h);
     FutexGuard lock(&sh.lock);
     const uint32_t slot = find_slot(st, address, h, nullptr);
     if (slot == kNoSlot)

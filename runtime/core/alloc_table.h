@@ -112,6 +112,7 @@ private:
     };
 
     InsertResult insert_impl(const RecordData &rec, uint64_t *replaced_size, bool restoring);
+    void prefetch_lines(uint32_t shard, uint64_t h) const;
     static memleak_record_t *record_at(const ShardState &st, uint32_t index);
     // Probes for `address` (hash h). Returns its slot, or UINT32_MAX with
     // *free_slot set to where it would go (the first tombstone or the empty
