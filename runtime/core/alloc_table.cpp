@@ -48,7 +48,23 @@ memleak_record_t *AllocTable::record_at(const ShardState &st, uint32_t index) {
 
 void AllocTable::prefetch(uint64_t address) const {
     const uint64_t h = mix64(address);
-    prefetch_lines(static_cast<uint32_t>(h >> kShardShift), h);
+    const uint32_t s = static_cast<uint32_t>(h >> kShardShift);
+    prefetch_lines(s, h);
+    // The record the insert will write: the free list's head, else the next
+    // unused slot. Read unlocked, so possibly out of date: any slot of a
+    // mapped chunk is a harmless guess.
+    const ShardState &st = state_[s];
+    const uint64_t *dir = __atomic_load_n(&st.dir, __ATOMIC_RELAXED);
+    if (!dir)
+        return;
+    const uint32_t head = __atomic_load_n(&st.free_head, __ATOMIC_RELAXED);
+    const uint32_t ri = head ? head - 1 : __atomic_load_n(&st.records_used, __ATOMIC_RELAXED);
+    if (ri >= kMaxChunksPerShard * kRecordsPerChunk)
+        return;
+    const uint64_t chunk = __atomic_load_n(&dir[ri / kRecordsPerChunk], __ATOMIC_RELAXED);
+    if (chunk)
+        __builtin_prefetch(reinterpret_cast<const char *>(chunk) +
+                               sizeof(memleak_record_t) * (ri % kRecordsPerChunk), 1);
 }
 
 void AllocTable::prefetch_lines(uint32_t s, uint64_t h) const {
@@ -238,12 +254,13 @@ AllocTable::InsertResult AllocTable::insert_impl(const RecordData &rec, uint64_t
         }
 
         if (need_dir) {
-            st.dir = spare.dir;
+            __atomic_store_n(&st.dir, spare.dir, __ATOMIC_RELAXED);
             spare.dir = nullptr;
             __atomic_store_n(&sh.chunks, reinterpret_cast<uint64_t>(st.dir), __ATOMIC_RELEASE);
         }
         if (need_chunk) {
-            st.dir[sh.chunk_count] = reinterpret_cast<uint64_t>(spare.chunk);
+            __atomic_store_n(&st.dir[sh.chunk_count], reinterpret_cast<uint64_t>(spare.chunk),
+                             __ATOMIC_RELAXED);
             spare.chunk = nullptr;
             st.mapped_bytes += kChunkBytes;
             __atomic_store_n(&sh.chunk_count, sh.chunk_count + 1, __ATOMIC_RELEASE);
@@ -266,9 +283,10 @@ AllocTable::InsertResult AllocTable::insert_impl(const RecordData &rec, uint64_t
         uint32_t ri;
         if (st.free_head) {
             ri = st.free_head - 1;
-            st.free_head = record_at(st, ri)->size_lo;
+            __atomic_store_n(&st.free_head, record_at(st, ri)->size_lo, __ATOMIC_RELAXED);
         } else {
-            ri = st.records_used++;
+            ri = st.records_used;
+            __atomic_store_n(&st.records_used, ri + 1, __ATOMIC_RELAXED);
         }
         write_record(record_at(st, ri), rec);
         if (st.index[free_slot] == kTombstone)
@@ -315,7 +333,7 @@ bool AllocTable::remove(uint64_t address, uint32_t ticks, RecordData *out) {
     __atomic_store_n(&r->address, 0, __ATOMIC_RELEASE);
     // A free slot's size_lo links the free list; readers skip address 0.
     r->size_lo = st.free_head;
-    st.free_head = ri + 1;
+    __atomic_store_n(&st.free_head, ri + 1, __ATOMIC_RELAXED);
     --sh.live_count;
     sh.live_bytes -= out->size;
     add_global_bytes(0 - out->size);

@@ -55,9 +55,9 @@ public:
     // record was overwritten and its size is returned in *replaced_size.
     InsertResult insert(const RecordData &rec, uint64_t *replaced_size);
 
-    // Starts loading the lines an insert of `address` touches first (its
-    // shard and index slot), for a caller with slower work to do before the
-    // insert. A hint: it takes no lock and changes nothing.
+    // Starts loading the lines an insert of `address` touches (its shard,
+    // index slot and the record it will fill), for a caller with slower work
+    // to do before the insert. A hint: it takes no lock and changes nothing.
     void prefetch(uint64_t address) const;
 
     // Takes the record of `address` out of the table; false if there is none.
@@ -92,8 +92,9 @@ private:
     // One cache line each: an operation on a shard reads most of it.
     struct alignas(64) ShardState {
         uint64_t *dir;         // chunk directory, kMaxChunksPerShard entries
-        // tag << 24 | record index; tag 0: empty, 1: tombstone. It and the
-        // mask are stored atomically for prefetch(), which reads them unlocked.
+        // tag << 24 | record index; tag 0: empty, 1: tombstone. It, the
+        // mask, dir and its entries, records_used and free_head are stored
+        // atomically for prefetch(), which reads them unlocked.
         uint32_t *index;
         uint32_t index_mask;   // capacity - 1; capacity 0 while index is null
         uint32_t index_used;   // live entries
