@@ -32,7 +32,7 @@ inline uint32_t tag_of(uint64_t h) {
 
 // Tombstones count as filling: a probe only stops at an empty slot.
 bool index_too_full(uint32_t filled, uint32_t capacity) {
-    return static_cast<uint64_t>(filled + 1) * 4 > static_cast<uint64_t>(capacity) * 3;
+    return static_cast<uint64_t>(filled + 1) * 5 > static_cast<uint64_t>(capacity) * 4;
 }
 
 }  // namespace
@@ -228,7 +228,8 @@ AllocTable::InsertResult AllocTable::insert_impl(const RecordData &rec, uint64_t
         const bool into_tombstone = free_slot != kNoSlot && st.index[free_slot] == kTombstone;
         const bool need_rebuild =
             !into_tombstone && index_too_full(st.index_used + st.index_tombs, capacity);
-        const bool need_grow = need_rebuild && (st.index_used + 1) * 2 > capacity;
+        const bool need_grow =
+            need_rebuild && static_cast<uint64_t>(st.index_used + 1) * 5 > static_cast<uint64_t>(capacity) * 3;
         if (need_chunk && sh.chunk_count == kMaxChunksPerShard) {
             futex_unlock(&sh.lock);
             break;
