@@ -23,6 +23,24 @@ def percent(part, whole):
     return "%.1f%%" % (100.0 * part / whole) if whole else "-"
 
 
+# libstdc++'s spelled-out standard types, as users write them. Text output
+# only: JSON keeps the names gdb gives, for tools that match on them.
+_STD_NAMES = [
+    ("std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >",
+     "std::string"),
+    ("std::basic_string<char, std::char_traits<char>, std::allocator<char> >", "std::string"),
+    ("std::__cxx11::", "std::"),
+]
+
+
+def short_function(name):
+    """A C++ function name with the standard library's aliases put back."""
+    if name and "std::" in name:
+        for long, short in _STD_NAMES:
+            name = name.replace(long, short)
+    return name
+
+
 def frame_text(index, f):
     where = ""
     if f.file:
@@ -30,7 +48,7 @@ def frame_text(index, f):
     elif f.object:
         where = " (%s%s)" % (os.path.basename(f.object),
                              "" if f.offset is None else "+0x%x" % f.offset)
-    return "#%d 0x%016x in %s%s%s" % (index, f.pc, f.function or "??", where,
+    return "#%d 0x%016x in %s%s%s" % (index, f.pc, short_function(f.function) or "??", where,
                                       " (inlined)" if f.inlined else "")
 
 
