@@ -32,7 +32,7 @@ inline uint32_t tag_of(uint64_t h) {
 
 // Tombstones count as filling: a probe only stops at an empty slot.
 bool index_too_full(uint32_t filled, uint32_t capacity) {
-    return static_cast<uint64_t>(filled + 1) * 5 > static_cast<uint64_t>(capacity) * 4;
+    return static_cast<uint64_t>(filled + 1) * 4 > static_cast<uint64_t>(capacity) * 3;
 }
 
 }  // namespace

@@ -14,11 +14,11 @@
 //
 // A removed entry leaves a tombstone instead of shifting later entries back
 // (a shift needs each entry's home slot, which only its record's address
-// gives). Inserts reuse tombstones; when tombstones and entries fill four
-// fifths of the index, it is rebuilt by streaming through the record
-// chunks: doubled when live entries fill more than three fifths, else at the
-// same capacity. A doubled index is then at least 30% live, at most 13.3
-// bytes per live block.
+// gives). Inserts reuse tombstones; when tombstones and entries fill three
+// quarters of the index (past that, probes grow long), it is rebuilt by
+// streaming through the record chunks: doubled when live entries fill more
+// than three fifths, else at the same capacity. A doubled index is then at
+// least 30% live, at most 13.3 bytes per live block.
 //
 // Every change happens under the shard's futex lock word (memleak_shard_t.lock).
 // Memory is mapped outside the lock and installed under it; nothing here
