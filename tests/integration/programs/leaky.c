@@ -33,47 +33,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if defined(__GNUC__) && !defined(__clang__)
-#define KEEP_FRAME __attribute__((noipa))
-#else
-#define KEEP_FRAME __attribute__((noinline))
-#endif
-
-/* Holding the pointers makes every block reachable, so no compiler may
- * treat an allocation as dead; the tool reports live blocks either way. */
-static void *volatile sink[256];
-static unsigned sink_next;
-
-KEEP_FRAME static void keep(void *p) {
-    sink[sink_next++ % 256] = p;
-}
+#include "program_support.h"
 
 KEEP_FRAME void stop_here(void) {
     __asm__ volatile("" ::: "memory");
-}
-
-static void say(const char *s) {
-    size_t n = strlen(s);
-    while (n > 0) {
-        ssize_t w = write(1, s, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return;
-        s += w;
-        n -= (size_t)w;
-    }
-}
-
-static void wait_line(void) {
-    char c;
-    for (;;) {
-        ssize_t r = read(0, &c, 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0 || c == '\n')
-            return;
-    }
 }
 
 KEEP_FRAME static void leak_malloc(void) {

@@ -19,44 +19,10 @@
 
 #include "memleak/memleak.h"
 
-#if defined(__GNUC__) && !defined(__clang__)
-#define KEEP_FRAME __attribute__((noipa))
-#else
-#define KEEP_FRAME __attribute__((noinline))
-#endif
+#include "program_support.h"
 
-static void *volatile sink[64];
-static unsigned sink_next;
 static char *to_free;
 static char *to_grow;
-
-KEEP_FRAME static void keep(void *p) {
-    sink[sink_next++ % 64] = p;
-}
-
-static void say(const char *s) {
-    size_t n = strlen(s);
-    while (n > 0) {
-        ssize_t w = write(1, s, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return;
-        s += w;
-        n -= (size_t)w;
-    }
-}
-
-static void wait_line(void) {
-    char c;
-    for (;;) {
-        ssize_t r = read(0, &c, 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0 || c == '\n')
-            return;
-    }
-}
 
 static void sleep_seconds(time_t s) {
     struct timespec left = {s, 0};

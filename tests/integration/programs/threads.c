@@ -17,19 +17,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#if defined(__GNUC__) && !defined(__clang__)
-#define KEEP_FRAME __attribute__((noipa))
-#else
-#define KEEP_FRAME __attribute__((noinline))
-#endif
+#include "program_support.h"
 
-static void *volatile sink[64];
-static unsigned sink_next;
 static pid_t leaker_tid;
-
-KEEP_FRAME static void keep(void *p) {
-    sink[__atomic_fetch_add(&sink_next, 1, __ATOMIC_RELAXED) % 64] = p;
-}
 
 KEEP_FRAME static void leak_in_thread(void) {
     for (int i = 0; i < 5; i++) {
