@@ -10,8 +10,6 @@ memleak_introspect_t memleak_introspect;
 
 namespace memleak {
 
-memleak_introspect_t *introspect_root() { return &::memleak_introspect; }
-
 void publish_layout(memleak_introspect_t *root) {
     root->version = MEMLEAK_ABI_VERSION;
     root->size = sizeof(memleak_introspect_t);

@@ -70,7 +70,7 @@ uint32_t now_ticks() {
 uint64_t last_seq() { return __atomic_load_n(&g_root->seq, __ATOMIC_RELAXED); }
 
 void start() {
-    g_root = introspect_root();
+    g_root = &memleak_introspect;
     load_options();
     g_depth = options().depth;
 
@@ -145,7 +145,7 @@ void put_back(const RecordData &rec) {
 void note_untracked_free() { count(&g_root->untracked_frees); }
 
 void add_bootstrap_bytes(size_t n) {
-    __atomic_add_fetch(&introspect_root()->bootstrap_bytes, n, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&memleak_introspect.bootstrap_bytes, n, __ATOMIC_RELAXED);
 }
 
 }  // namespace tracker

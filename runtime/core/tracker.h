@@ -12,10 +12,6 @@
 
 namespace memleak {
 
-// The exported root object (abi_export.cpp); named through this accessor
-// because its C name is also abi.h's typedef name.
-memleak_introspect_t *introspect_root();
-
 // Fills version, size and every layout field from offsetof.
 void publish_layout(memleak_introspect_t *root);
 
