@@ -29,7 +29,10 @@ MAX_SHARDS = 1 << 16
 MAX_RECORDS_PER_CHUNK = 1 << 24
 MAX_CHUNKS_PER_SHARD = 1 << 24
 MAX_DEPTH = 4096
-MAX_STACK_CHUNK_SIZE = 1 << 30
+MAX_STACK_CHUNK_SIZE = 1 << 28
+# No single read may be larger: gdb aborts, rather than failing the read,
+# when it cannot allocate the buffer of a huge request.
+MAX_READ = 1 << 28
 MAX_STACK_CHUNKS = 1 << 24
 MAX_MARKS = 1 << 16
 MAX_STRUCT_SIZE = 1 << 16
@@ -240,8 +243,14 @@ def _decode_records_struct(data, record_size):
             if address]
 
 
+def _check_read_size(what, n):
+    if n > MAX_READ:
+        raise CorruptTable("%s would be %d bytes, more than the runtime ever lays out" % (what, n))
+
+
 def _read_shards(mem, h):
     count, size = h["shard_count"], h["shard_size"]
+    _check_read_size("the shard array", count * size)
     check_pointer("shard array", h["shards"], count * size)
     data = mem.read(h["shards"], count * size)
     fmt = struct.Struct(abi.struct_format(abi.SHARD_FIELDS, size))
@@ -253,6 +262,7 @@ def _read_marks(mem, h):
     used = min(h["mark_count"], cap)
     if used == 0:
         return []
+    _check_read_size("the marks table", cap * size)
     check_pointer("marks table", h["marks"], cap * size)
     data = mem.read(h["marks"], used * size)
     fmt = struct.Struct(abi.struct_format(abi.MARK_FIELDS, size))
@@ -272,6 +282,7 @@ def read_table(mem, root, records=True):
         return Table(root, h, shards, [], {}, _read_marks(mem, h), bool(h["stack_lock"]))
     rpc, rsize = h["records_per_chunk"], h["record_size"]
     chunk_bytes = rpc * rsize
+    _check_read_size("a record chunk", chunk_bytes)
     total_chunks = 0
     for i, s in enumerate(shards):
         if s.chunk_count > h["max_chunks_per_shard"]:

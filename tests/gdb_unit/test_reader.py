@@ -187,6 +187,18 @@ class CorruptionTest(unittest.TestCase):
         self.assertError(im, "more than any process holds")
         self.assertLess(im.mem.reads, 5)
 
+    def test_huge_single_reads_refused_before_reading(self):
+        # gdb aborts (it does not fail the read) when it cannot allocate the
+        # buffer of one huge request, so no such request may reach it.
+        for patches, text in [
+                ([(16, 65528), (92, 1 << 24)], "a record chunk would be"),
+                ([(20, 65528), (88, 1 << 16)], "the shard array would be")]:
+            with self.subTest(text):
+                im = valid_image()
+                for off, value in patches:
+                    im.mem.patch(im.root + off, "I", value)
+                self.assertError(im, "corrupt table: " + text)
+
     def test_chunk_pointer_bad_or_shared(self):
         im = valid_image()
         im.mem.patch(image.CHUNK_DIRS + image.CHUNK_DIR_STRIDE, "Q", 0x13)
@@ -221,7 +233,7 @@ class CorruptionTest(unittest.TestCase):
 
     def test_huge_depot_fails_before_reading(self):
         im = valid_image()
-        im.mem.patch(im.root + 112, "II", 1 << 20, 1 << 30)
+        im.mem.patch(im.root + 112, "II", 1 << 20, 1 << 28)
         im.mem.patch(im.root + 132, "I", 1 << 24)
         im.mem.reads = 0
         with self.assertRaises(MemleakError) as cm:
