@@ -47,19 +47,21 @@ uint64_t set_mark(const char *name) {
         return 0;
     const uint64_t seq = tracker::last_seq();
     const uint32_t ticks = tracker::now_ticks();
-    uint32_t slot = __atomic_load_n(&g_mark_root->mark_count, __ATOMIC_RELAXED);
+    // Marking a name again moves its mark, as gdb's `memleak mark` does, so
+    // a program that marks the same phase in a loop never fills the table.
+    const uint32_t used = __atomic_load_n(&g_mark_root->mark_count, __ATOMIC_ACQUIRE);
+    for (uint32_t i = used < kMarkCapacity ? used : kMarkCapacity; i-- > 0;) {
+        if (__atomic_load_n(&g_marks[i].state, __ATOMIC_ACQUIRE) == MEMLEAK_MARK_VALID &&
+            same_name(g_marks[i], name)) {
+            write_mark(&g_marks[i], name, seq, ticks);
+            return seq;
+        }
+    }
+    uint32_t slot = used;
     while (slot < kMarkCapacity) {
         if (__atomic_compare_exchange_n(&g_mark_root->mark_count, &slot, slot + 1, true,
                                         __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
             write_mark(&g_marks[slot], name, seq, ticks);
-            return seq;
-        }
-    }
-    // Full: moving an existing mark of the same name is still possible.
-    for (uint32_t i = kMarkCapacity; i-- > 0;) {
-        if (__atomic_load_n(&g_marks[i].state, __ATOMIC_ACQUIRE) == MEMLEAK_MARK_VALID &&
-            same_name(g_marks[i], name)) {
-            write_mark(&g_marks[i], name, seq, ticks);
             return seq;
         }
     }

@@ -123,6 +123,15 @@ static void check_marks(const memleak_introspect_t *ix) {
     ML_CHECK(strlen(marks[1].name) == MEMLEAK_MARK_NAME_SIZE - 1);
     ML_CHECK(mark(NULL) == 0);
     ML_CHECK(ix->mark_count == 2);
+    /* Marking a name again moves its mark instead of taking a new slot. */
+    for (int i = 0; i < 300; i++) {
+        void *volatile q = malloc(10);
+        free(q);
+        ML_CHECK(mark("phase-one") == ix->seq);
+    }
+    ML_CHECK(ix->mark_count == 2);
+    ML_CHECK(marks[0].seq == ix->seq);
+    ML_CHECK(mark(longname) == ix->seq && ix->mark_count == 2);
 }
 
 int main(void) {
