@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import struct
 import tempfile
 import time
 import unittest
@@ -99,6 +100,15 @@ class Core(WrapperTest):
         with open(text, "w") as f:
             f.write("hello\n")
         self.assert_one_error_line(self.core_cmd(core=text), "not a core file")
+        wild = os.path.join(self.workdir, "wild.core")
+        header = bytearray(64)
+        header[:6] = b"\x7fELF\x02\x01"
+        struct.pack_into("<H", header, 16, 4)                   # ET_CORE
+        struct.pack_into("<Q", header, 32, 1 << 63)             # program headers far past the end
+        struct.pack_into("<HH", header, 54, 56, 3)
+        with open(wild, "wb") as f:
+            f.write(header)
+        self.assert_one_error_line(self.core_cmd(core=wild), "corrupt program headers")
 
     def test_core_of_another_program(self):
         other = built("MEMLEAK_TEST_EXIT_WITH")

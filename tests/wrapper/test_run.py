@@ -31,6 +31,10 @@ class Run(WrapperTest):
         result = run(["run", "--", self.exit_with, "signal", str(int(signal.SIGSEGV))])
         self.assertEqual(result.returncode, 128 + signal.SIGSEGV)
         self.assertIn("terminated by SIGSEGV", result.stderr)
+        rt = signal.SIGRTMIN + 3  # no name of its own
+        result = run(["run", "--", self.exit_with, "signal", str(int(rt))])
+        self.assertEqual(result.returncode, 128 + rt)
+        self.assertEqual(result.stderr, "memleak: %s terminated by signal %d\n" % (self.exit_with, rt))
 
     def test_arguments_reach_the_program_unchanged(self):
         args = ["two words", "--report", "", "*", "-- x"]
@@ -140,6 +144,13 @@ class Run(WrapperTest):
         result = run(["run", "--depth", "0", "--", self.exit_with])
         self.assertEqual(result.returncode, 2)
         self.assertIn("memleak: argument --depth", result.stderr)
+        spaced = os.path.join(tempdir(self), "with space")
+        os.mkdir(spaced)
+        env = dict(os.environ, MEMLEAK_LIB=os.path.join(spaced, "libmemleak.so"))
+        with open(env["MEMLEAK_LIB"], "wb") as f:
+            f.write(b"")
+        self.assert_one_error_line(run(["run", "--", self.exit_with], env=env),
+                                   "LD_PRELOAD cannot carry")
         env = dict(os.environ, MEMLEAK_LIB="/nonexistent/libmemleak.so")
         self.assert_one_error_line(run(["run", "--", self.exit_with], env=env),
                                    "libmemleak.so not found")
