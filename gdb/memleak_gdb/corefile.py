@@ -28,6 +28,7 @@ MAX_PHNUM = 1 << 22
 MAX_EXTENT = 1 << 48
 
 Extent = collections.namedtuple("Extent", "present expected")
+Segment = collections.namedtuple("Segment", "type offset filesz")
 
 
 def _read_at(f, offset, n):
@@ -46,10 +47,11 @@ def _phnum(f, e_phnum, e_shoff, e_shentsize, size):
     return SHDR.unpack(raw)[7]
 
 
-def extent(f, size):
-    """Extent(present, expected) of the 64-bit little-endian ELF core open
-    in binary file `f`, `size` bytes long; `expected` is where its last
-    PT_LOAD or PT_NOTE contents end. None when `f` is no such core or its
+def segments(f, size):
+    """(phnum, table_end, [Segment]) of the 64-bit little-endian ELF core
+    open in binary file `f`, `size` bytes long: the number of program
+    headers the core claims, where their table ends, and those of them
+    wholly present in the file. None when `f` is no such core or its
     headers are not credible."""
     if size < ELF_HEADER.size:
         return None
@@ -60,26 +62,35 @@ def extent(f, size):
      e_phentsize, e_phnum, e_shentsize, _shnum, _shstrndx) = ELF_HEADER.unpack(raw)
     if ident[:4] != b"\x7fELF" or ident[4] != 2 or ident[5] != 1 or e_type != ET_CORE:
         return None
-    if e_phentsize < PHDR.size or e_phoff < ELF_HEADER.size:
+    if e_phentsize < PHDR.size or not ELF_HEADER.size <= e_phoff < size:
         return None
     phnum = _phnum(f, e_phnum, e_shoff, e_shentsize, size)
     if phnum is None or phnum == 0 or phnum > MAX_PHNUM:
         return None
     table_end = e_phoff + phnum * e_phentsize
-    # The kernel and gcore both write the program headers right after the
-    # ELF header; a file cut before their end is beyond telling.
-    if table_end > size:
-        return None
-    table = _read_at(f, e_phoff, table_end - e_phoff)
-    if len(table) != table_end - e_phoff:
-        return None
-    expected = table_end
-    for i in range(phnum):
+    table = _read_at(f, e_phoff, min(table_end, size) - e_phoff)
+    found = []
+    for i in range(len(table) // e_phentsize):
         p_type, _flags, p_offset, _vaddr, _paddr, p_filesz, _memsz, _align = PHDR.unpack_from(
             table, i * e_phentsize)
-        if p_type not in (PT_LOAD, PT_NOTE) or p_filesz == 0:
+        found.append(Segment(p_type, p_offset, p_filesz))
+    return phnum, table_end, found
+
+
+def extent(f, size):
+    """Extent(present, expected) of the core open in `f` (see segments);
+    `expected` is where its last PT_LOAD or PT_NOTE contents end. None when
+    `f` is no such core, or its headers are not credible or not all there
+    (the kernel and gcore both write them right after the ELF header; a file
+    cut before their end is beyond telling)."""
+    found = segments(f, size)
+    if found is None or len(found[2]) != found[0]:
+        return None
+    _phnum, expected, segs = found
+    for seg in segs:
+        if seg.type not in (PT_LOAD, PT_NOTE) or seg.filesz == 0:
             continue
-        end = p_offset + p_filesz
+        end = seg.offset + seg.filesz
         if end > MAX_EXTENT:
             return None
         expected = max(expected, end)
