@@ -5,6 +5,13 @@
 // mostly 16 B - 4 KiB with a tail up to 64 KiB, every block filled when made
 // and checked when dropped, and some blocks resized with realloc.
 //
+// Sizes follow call sites, as in a real program: most sites allocate one
+// type, so each has a fixed object size, drawn once from the distribution
+// above; about one site in eight allocates a growable buffer, whose capacity
+// doubles from a small base as std::vector's and std::string's do. A tool
+// therefore sees a few thousand distinct (size, stack) pairs, however many
+// operations run, rather than a new pair for nearly every block.
+//
 //   churn [--threads 1|2] [--ops N] [--live N] [--seed N]
 //
 // --threads 2 runs a producer that allocates and fills blocks and a consumer
@@ -12,6 +19,7 @@
 // thread than the allocation. Both modes do the same work and print the same
 // kind of checksum line, which is identical from run to run for given
 // arguments (a tool that changes it has corrupted the program).
+#include <array>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
@@ -52,6 +60,38 @@ size_t pick_size(Rng &rng) {
     if (bucket < 900) return 257 + r % 768;         // - 1 KiB
     if (bucket < 990) return 1025 + r % 3072;       // - 4 KiB
     return 4097 + r % (60 * 1024);                  // - 64 KiB
+}
+
+constexpr int kRoutes = 64;
+constexpr int kSites = kRoutes * (kMaxDepth - kMinDepth + 1);
+constexpr size_t kMaxBlock = 64 * 1024;
+
+// An allocation site is a (route, depth) pair, that is one path of calls.
+// Its sizes belong to the program, not to a run, so they ignore --seed.
+struct Site {
+    size_t size;   // the object's size, or the buffer's smallest capacity
+    bool buffer;
+};
+
+std::array<Site, kSites> make_sites() {
+    std::array<Site, kSites> sites{};
+    Rng rng{0x51735};
+    for (Site &site : sites) {
+        site.buffer = rng.next() % 8 == 0;
+        site.size = site.buffer ? 16 + rng.next() % 241 : pick_size(rng);
+    }
+    return sites;
+}
+
+const std::array<Site, kSites> kSiteTable = make_sites();
+
+// A buffer has grown k times with probability 2^-(k+1): most stay small, a
+// few reach the 64 KiB tail.
+size_t site_size(const Site &site, Rng &rng) {
+    if (!site.buffer) return site.size;
+    size_t size = site.size;
+    for (uint64_t r = rng.next(); (r & 1) && size * 2 <= kMaxBlock; r >>= 1) size *= 2;
+    return size;
 }
 
 void fill(void *p, size_t size, uint64_t tag) {
@@ -121,9 +161,9 @@ __attribute__((noinline)) void *layer(Request &rq) {
 // at a depth and along a path that the tag's generator chose.
 void *allocate(Rng &rng, uint64_t tag, void *old) {
     Request rq{};
-    rq.size = pick_size(rng);
-    rq.route = rng.next() & 0x3f;   // 64 paths per depth: about 700 stacks in all
+    rq.route = rng.next() % kRoutes;   // 64 paths per depth: about 700 stacks in all
     rq.depth = kMinDepth + static_cast<int>(rng.next() % (kMaxDepth - kMinDepth + 1));
+    rq.size = site_size(kSiteTable[(rq.depth - kMinDepth) * kRoutes + rq.route], rng);
     rq.old = old;
     rq.tag = tag;
     return layer<0, false>(rq);

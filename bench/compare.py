@@ -7,13 +7,16 @@ Tools: memleak (LD_PRELOAD libmemleak.so, MEMLEAK_DEPTH=32, recording
 only), memleak+report (the same plus MEMLEAK_REPORT, the exit report),
 heaptrack as a user runs it (`heaptrack -o FILE PROG`: the recording run,
 with heaptrack's interpreter alongside; its analysis step is not timed),
-heaptrack -r (raw recording only, interpretation deferred and not timed:
-heaptrack 1.4's interpreter grows without bound on the churn workload, past
-18 GiB, until it throws std::bad_alloc, so the plain run is given a 4 GiB
-address-space limit and reported as failed there), valgrind memcheck
---leak-check=full, and
-LeakSanitizer with full unwinding on a clang build of churn (its ratios are
-against that clang build without the sanitizer).
+heaptrack -r (raw recording only, interpretation deferred and not timed),
+valgrind memcheck --leak-check=full, and LeakSanitizer with full unwinding
+on a clang build of churn (its ratios are against that clang build without
+the sanitizer).
+
+Plain heaptrack runs under a 4 GiB address-space limit. heaptrack 1.4's
+interpreter can grow without bound, to std::bad_alloc, on a program that
+makes tens of thousands of distinct (size, stack) pairs, because its hash
+of that pair clusters them; the limit makes such a run fail quickly, and be
+reported as failed, instead of exhausting the machine's memory.
 
 Peak RSS is ru_maxrss from wait4 (for a tool that runs the program as a
 child, the largest process). Every run has a time limit (--timeout); one
