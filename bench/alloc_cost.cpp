@@ -20,6 +20,7 @@
 #include "core/futex_lock.h"
 #include "core/hash.h"
 #include "core/stack_depot.h"
+#include "unwind/unwinder.h"
 
 namespace {
 
@@ -40,15 +41,17 @@ double per_op(long n, F &&f) {
 volatile int g_guard;
 void *g_frames[300];
 
-__attribute__((noinline)) double unwind_at(int levels, int keep, long n) {
+// `levels` frames deep, times `unwind(keep)`.
+template <typename Unwind>
+__attribute__((noinline)) double unwind_at(int levels, int keep, long n, Unwind unwind) {
     if (levels > 0) {
-        const double r = unwind_at(levels - 1, keep, n);
+        const double r = unwind_at(levels - 1, keep, n, unwind);
         g_guard += levels;
         return r;
     }
     return per_op(n, [&](long k) {
         for (long i = 0; i < k; ++i)
-            unw_backtrace(g_frames, keep);
+            unwind(keep);
     });
 }
 
@@ -141,7 +144,12 @@ int main(int argc, char **argv) {
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     for (int d : {8, 16, 24, 32}) {
         const int levels = d > 6 ? d - 6 : 0;
-        printf("unwind, %2d frames (unw_backtrace)   %8.1f\n", d, unwind_at(levels, d, n / 4));
+        printf("unwind, %2d frames (unw_backtrace)   %8.1f\n", d,
+               unwind_at(levels, d, n / 4, [](int keep) { unw_backtrace(g_frames, keep); }));
+        printf("unwind, %2d frames (cached rules)    %8.1f\n", d,
+               unwind_at(levels, d, n / 4, [](int keep) {
+                   memleak::unwind::fast_backtrace(reinterpret_cast<uint64_t *>(g_frames), keep);
+               }));
     }
 
     printf("\nmalloc+free pair       native   preloaded   overhead   ratio\n");

@@ -1,11 +1,14 @@
 #include <link.h>
 
+#include "core/options.h"
+#include "unwind/rule_cache.h"
 #include "unwind/unwinder.h"
 
 namespace memleak::unwind {
 
 TextRange g_runtime_text[2];
 uint32_t g_runtime_frames;
+bool g_fast_unwind;
 
 namespace {
 
@@ -51,6 +54,12 @@ void init() {
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     find_text(reinterpret_cast<uintptr_t>(&init), &g_runtime_text[0]);
     find_text(reinterpret_cast<uintptr_t>(&unw_backtrace), &g_runtime_text[1]);
+    g_fast_unwind = options().fast_unwind != 0;
+}
+
+void forget_unwind_info() {
+    forget_rules();
+    unw_flush_cache(unw_local_addr_space, 0, 0);
 }
 
 }  // namespace memleak::unwind

@@ -1,5 +1,8 @@
-// Stack capture for allocation records. The backend is libunwind's
-// unw_backtrace with a per-thread cache of unwind info.
+// Stack capture for allocation records. Frames are stepped with rules read
+// once per return address from .eh_frame and cached (fast_unwind.cpp,
+// rule_cache.h); a stack with a frame those rules do not model (a signal
+// frame, code without unwind tables, a DWARF expression) is unwound again
+// by libunwind's unw_backtrace, with its per-thread cache of unwind info.
 #pragma once
 
 #define UNW_LOCAL_ONLY
@@ -11,9 +14,21 @@
 
 namespace memleak::unwind {
 
-// Sets libunwind's caching policy and finds the text ranges to strip (this
-// library's and libunwind's). Call once, before the first capture.
+// Sets libunwind's caching policy, finds the text ranges to strip (this
+// library's and libunwind's) and reads MEMLEAK_FAST_UNWIND. Call once,
+// before the first capture.
 void init();
+
+// Unwinds the calling thread into `buf`, innermost first, starting with
+// this function's return address: the number of frames written (at most
+// `max`), or -1 when some frame needs libunwind.
+int fast_backtrace(uint64_t *buf, int max);
+
+// False when MEMLEAK_FAST_UNWIND=0: libunwind unwinds every stack.
+extern bool g_fast_unwind;
+
+// Forgets what was learnt from modules' unwind tables; for dlclose.
+void forget_unwind_info();
 
 // The most frames above the program's that may belong to the runtime
 // (hooks, libunwind), unwound on top of the ones kept.
@@ -57,7 +72,9 @@ __attribute__((always_inline)) inline uint32_t capture(uint64_t *buf, uint32_t m
     int n, skip;
     for (;;) {
         const int want = static_cast<int>(max_depth + runtime + 1);
-        n = unw_backtrace(reinterpret_cast<void **>(buf), want);
+        n = g_fast_unwind ? fast_backtrace(buf, want) : -1;
+        if (n < 0)
+            n = unw_backtrace(reinterpret_cast<void **>(buf), want);
         skip = 0;
         while (skip < n && in_runtime_text(buf[skip]))
             ++skip;

@@ -1,0 +1,62 @@
+// The process-wide cache of step rules, keyed by return address. Reads are
+// lock-free: an entry's address is written once, after its rule, and its
+// rule word is only ever replaced whole (when dlclose makes every rule
+// suspect), so a reader sees an old or a new rule, never a mix. Writers
+// take one lock. A table that fills up is replaced by one twice its size;
+// the old one stays mapped, since a reader may still be walking it.
+#pragma once
+
+#include <cstdint>
+
+#include "unwind/step_rule.h"
+
+namespace memleak::unwind {
+
+struct RuleEntry {
+    uint64_t pc;  // 0: free
+    uint64_t rule;
+};
+
+struct RuleTable {
+    uint64_t mask;  // capacity - 1; the table is at most half full
+    uint64_t used;
+    RuleEntry entries[1];  // `mask + 1` of them
+};
+
+extern RuleTable *g_rule_table;
+
+inline uint64_t rule_slot(uint64_t pc, uint64_t mask) {
+    return ((pc * UINT64_C(0x9e3779b97f4a7c15)) >> 32) & mask;
+}
+
+// The cached rule word for `pc`, or kRuleNone.
+inline uint64_t cached_rule(uint64_t pc) {
+    const RuleTable *t = __atomic_load_n(&g_rule_table, __ATOMIC_ACQUIRE);
+    if (!t)
+        return kRuleNone;
+    for (uint64_t i = rule_slot(pc, t->mask);; i = (i + 1) & t->mask) {
+        const uint64_t key = __atomic_load_n(&t->entries[i].pc, __ATOMIC_ACQUIRE);
+        if (key == pc)
+            return __atomic_load_n(&t->entries[i].rule, __ATOMIC_RELAXED);
+        if (key == 0)
+            return kRuleNone;
+    }
+}
+
+// Reads the rule for `pc` from .eh_frame and caches it (unless the cache
+// cannot grow: then the next lookup reads it again).
+uint64_t learn_rule(uint64_t pc);
+
+// Every cached rule becomes kRuleNone: after a dlclose, an address may
+// come to hold other code.
+void forget_rules();
+
+// Fork: the forking thread holds the writers' lock across fork().
+void lock_rules();
+void unlock_rules();
+void reset_rules_lock();
+
+// The number of rules cached (for tests).
+uint64_t cached_rule_count();
+
+}  // namespace memleak::unwind
