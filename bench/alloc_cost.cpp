@@ -141,7 +141,7 @@ int main(int argc, char **argv) {
                }
            }));
 
-    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    memleak::unwind::init();
     for (int d : {8, 16, 24, 32}) {
         const int levels = d > 6 ? d - 6 : 0;
         printf("unwind, %2d frames (unw_backtrace)   %8.1f\n", d,

@@ -18,6 +18,7 @@ namespace memleak {
 
 struct ThreadState {
     int guard_depth;
+    void *unwind_memo;  // the unwinder's record of this thread's last stack
     uint32_t tid;  // cached gettid(); 0 until first asked, reset in a fork child
 };
 

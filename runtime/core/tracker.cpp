@@ -36,13 +36,14 @@ uint64_t clock_ns(clockid_t clk) {
 
 void count(uint64_t *counter) { __atomic_add_fetch(counter, 1, __ATOMIC_RELAXED); }
 
-// Fork: the forking thread holds the unwind rules' lock, the depot lock and
+// Fork: the forking thread holds the unwinder's locks, the depot lock and
 // every shard lock (in this fixed order) across fork(), so parent and child both get a table no
 // thread was halfway through changing. Its guard is raised meanwhile so an
 // atfork handler that allocates passes through instead of deadlocking.
 void fork_prepare() {
     ++t_thread_state.guard_depth;
     unwind::lock_rules();
+    unwind::lock_memos();
     g_depot.lock();
     g_table.lock_all();
 }
@@ -50,6 +51,7 @@ void fork_prepare() {
 void fork_parent() {
     g_table.unlock_all();
     g_depot.unlock();
+    unwind::unlock_memos();
     unwind::unlock_rules();
     --t_thread_state.guard_depth;
 }
@@ -58,6 +60,7 @@ void fork_child() {
     g_table.reset_locks();
     g_depot.reset_lock();
     unwind::reset_rules_lock();
+    unwind::reset_memos_lock();
     t_thread_state.tid = 0;
     g_root->pid = getpid();
     --t_thread_state.guard_depth;

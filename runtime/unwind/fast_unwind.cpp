@@ -1,3 +1,8 @@
+#include <pthread.h>
+
+#include "core/futex_lock.h"
+#include "core/internal_alloc.h"
+#include "core/reentry_guard.h"
 #include "unwind/rule_cache.h"
 #include "unwind/unwinder.h"
 
@@ -9,7 +14,102 @@ namespace {
 // %rbp that does not describe this stack, and libunwind gets the stack.
 constexpr uintptr_t kMaxFrameBytes = uintptr_t(64) << 20;
 
+// Consecutive allocations of a thread mostly share their outer frames (the
+// event loop, the request handler, the query executor). Each thread keeps
+// the last stack it unwound with what every step read, so the next unwind
+// stops stepping where it reaches a frame of that stack in the same
+// register state: from there on the old frames hold as long as every word
+// the old steps read from the stack still holds the same value, and those
+// checks are independent loads, not a chain of dependent ones.
+constexpr int kMemoFrames = 64;
+
+struct MemoFrame {
+    uintptr_t pc;
+    uintptr_t sp;
+    uintptr_t rbp;
+    uintptr_t ra_slot;   // where the step to the caller read its return address
+    uintptr_t rbp_slot;  // where it read the caller's %rbp; 0: kept
+};
+
+struct MemoTrace {
+    int count;
+    bool ended;    // the last frame is the outermost (its rule is kRuleEnd)
+    // Some step computed its CFA from %rbp. Without such a step (code built
+    // without frame pointers, where %rbp is an ordinary register whose value
+    // differs from call to call) %rbp decides nothing, and a match ignores it.
+    bool uses_rbp;
+    MemoFrame frames[kMemoFrames];
+};
+
+struct Memo {
+    uint64_t generation;
+    int current;  // traces[current] is the last stack; the other is scratch
+    MemoTrace traces[2];
+    Memo *next_free;
+};
+
+uint64_t g_generation = 1;
+pthread_key_t g_memo_key;
+bool g_memo_key_ok;
+Memo *g_free_memos;
+uint32_t g_memo_lock;
+
+// Thread exit: the memo goes back to the pool for the next thread.
+void release_memo(void *p) {
+    auto *memo = static_cast<Memo *>(p);
+    if (t_thread_state.unwind_memo == memo)
+        t_thread_state.unwind_memo = nullptr;
+    FutexGuard guard(&g_memo_lock);
+    memo->next_free = g_free_memos;
+    g_free_memos = memo;
+}
+
+Memo *new_memo() {
+    FutexGuard guard(&g_memo_lock);
+    if (!g_free_memos) {
+        constexpr size_t kSlab = 64 * 1024;
+        auto *slab = static_cast<Memo *>(map_pages(kSlab));
+        if (!slab)
+            return nullptr;
+        for (size_t i = 0; i < kSlab / sizeof(Memo); ++i) {
+            slab[i].next_free = g_free_memos;
+            g_free_memos = &slab[i];
+        }
+    }
+    Memo *memo = g_free_memos;
+    g_free_memos = memo->next_free;
+    memo->generation = 0;
+    memo->traces[memo->current].count = 0;
+    return memo;
+}
+
+// The calling thread's memo, made on its first unwind; nullptr when none
+// can be had (then every frame is stepped).
+Memo *thread_memo() {
+    Memo *memo = static_cast<Memo *>(t_thread_state.unwind_memo);
+    if (__builtin_expect(memo != nullptr, 1))
+        return memo;
+    if (!g_memo_key_ok || !(memo = new_memo()))
+        return nullptr;
+    if (pthread_setspecific(g_memo_key, memo) != 0) {
+        release_memo(memo);
+        return nullptr;
+    }
+    t_thread_state.unwind_memo = memo;
+    return memo;
+}
+
 }  // namespace
+
+void init_fast_unwind() {
+    g_memo_key_ok = pthread_key_create(&g_memo_key, release_memo) == 0;
+}
+
+void forget_unwind_memos() { __atomic_add_fetch(&g_generation, 1, __ATOMIC_RELEASE); }
+
+void lock_memos() { futex_lock(&g_memo_lock); }
+void unlock_memos() { futex_unlock(&g_memo_lock); }
+void reset_memos_lock() { futex_reset(&g_memo_lock); }
 
 // The frame pointer this function is made to keep gives the caller's
 // return address, stack pointer and %rbp without saving any other register.
@@ -18,26 +118,90 @@ __attribute__((noinline)) int fast_backtrace(uint64_t *buf, int max) {
     uintptr_t rbp = fp[0];
     uintptr_t pc = fp[1];
     uintptr_t sp = reinterpret_cast<uintptr_t>(fp + 2);
+
+    Memo *memo = max <= kMemoFrames ? thread_memo() : nullptr;
+    const MemoTrace *old = nullptr;
+    MemoTrace *next = nullptr;
+    if (memo) {
+        const uint64_t generation = __atomic_load_n(&g_generation, __ATOMIC_ACQUIRE);
+        if (memo->generation == generation)
+            old = &memo->traces[memo->current];
+        memo->generation = generation;
+        next = &memo->traces[memo->current ^ 1];
+    }
+    int mi = 0;  // the first old frame not below sp
+    bool ended = false;
+    bool uses_rbp = false;
     int n = 0;
     while (n < max) {
-        buf[n++] = pc;
+        buf[n] = pc;
+        if (old) {
+            while (mi < old->count && old->frames[mi].sp < sp)
+                ++mi;
+            if (mi < old->count && old->frames[mi].sp == sp && old->frames[mi].pc == pc &&
+                (!old->uses_rbp || old->frames[mi].rbp == rbp)) {
+                // Frame n is old frame mi: take old frames while the words
+                // their steps read still hold what they held.
+                int m = mi;
+                while (n + 1 < max && m + 1 < old->count) {
+                    const MemoFrame &o = old->frames[m];
+                    const MemoFrame &up = old->frames[m + 1];
+                    if (*reinterpret_cast<const uintptr_t *>(o.ra_slot) != up.pc ||
+                        (o.rbp_slot && *reinterpret_cast<const uintptr_t *>(o.rbp_slot) != up.rbp))
+                        break;
+                    next->frames[n] = MemoFrame{o.pc, o.sp, rbp, o.ra_slot, o.rbp_slot};
+                    if (o.rbp_slot)
+                        rbp = up.rbp;
+                    ++n;
+                    ++m;
+                    buf[n] = up.pc;
+                }
+                pc = old->frames[m].pc;
+                sp = old->frames[m].sp;
+                mi = m + 1;
+                if (m + 1 == old->count && old->ended) {
+                    next->frames[n] = MemoFrame{pc, sp, rbp, 0, 0};
+                    ended = true;
+                    ++n;
+                    break;
+                }
+            }
+        }
         uint64_t rule = cached_rule(pc);
         if (__builtin_expect(rule == kRuleNone, 0))
             rule = learn_rule(pc);
         const RuleKind kind = rule_kind(rule);
-        if (kind == kRuleEnd)
-            return n;
-        if (kind != kRuleStep)
-            return -1;
+        if (kind == kRuleEnd) {
+            if (next)
+                next->frames[n] = MemoFrame{pc, sp, rbp, 0, 0};
+            ended = true;
+            ++n;
+            break;
+        }
         const uintptr_t cfa = ((rule & kRuleCfaRbp) ? rbp : sp) + rule_cfa_offset(rule);
-        if (cfa <= sp || (cfa & 7) || cfa - sp > kMaxFrameBytes)
+        if (kind != kRuleStep || cfa <= sp || (cfa & 7) || cfa - sp > kMaxFrameBytes) {
+            if (memo)
+                memo->traces[memo->current].count = 0;
             return -1;
-        if (rule & kRuleRbpSaved)
-            rbp = *reinterpret_cast<const uintptr_t *>(cfa + rule_rbp_offset(rule));
-        pc = *reinterpret_cast<const uintptr_t *>(cfa + rule_ra_offset(rule));
+        }
+        const uintptr_t ra_slot = cfa + rule_ra_offset(rule);
+        const uintptr_t rbp_slot = (rule & kRuleRbpSaved) ? cfa + rule_rbp_offset(rule) : 0;
+        if (next)
+            next->frames[n] = MemoFrame{pc, sp, rbp, ra_slot, rbp_slot};
+        uses_rbp |= (rule & kRuleCfaRbp) != 0;
+        ++n;
+        if (rbp_slot)
+            rbp = *reinterpret_cast<const uintptr_t *>(rbp_slot);
+        pc = *reinterpret_cast<const uintptr_t *>(ra_slot);
         sp = cfa;
         if (pc == 0)
-            return n;
+            break;
+    }
+    if (next) {
+        next->count = n;
+        next->ended = ended;
+        next->uses_rbp = uses_rbp || (old && old->uses_rbp);
+        memo->current ^= 1;
     }
     return n;
 }

@@ -14,7 +14,7 @@ uint32_t g_lock;
 
 // 4096 rules (64 KiB) hold every return address of a large program's hot
 // paths; 2^22 is far past any real program and bounds the memory spent.
-constexpr uint64_t kInitialCapacity = 512;
+constexpr uint64_t kInitialCapacity = 4096;
 constexpr uint64_t kMaxCapacity = UINT64_C(1) << 22;
 
 size_t table_bytes(uint64_t capacity) {

@@ -55,10 +55,12 @@ void init() {
     find_text(reinterpret_cast<uintptr_t>(&init), &g_runtime_text[0]);
     find_text(reinterpret_cast<uintptr_t>(&unw_backtrace), &g_runtime_text[1]);
     g_fast_unwind = options().fast_unwind != 0;
+    init_fast_unwind();
 }
 
 void forget_unwind_info() {
     forget_rules();
+    forget_unwind_memos();
     unw_flush_cache(unw_local_addr_space, 0, 0);
 }
 

@@ -24,6 +24,14 @@ void init();
 // `max`), or -1 when some frame needs libunwind.
 int fast_backtrace(uint64_t *buf, int max);
 
+// The per-thread memos of fast_backtrace: made at init, forgotten after a
+// dlclose, and their pool's lock held across fork.
+void init_fast_unwind();
+void forget_unwind_memos();
+void lock_memos();
+void unlock_memos();
+void reset_memos_lock();
+
 // False when MEMLEAK_FAST_UNWIND=0: libunwind unwinds every stack.
 extern bool g_fast_unwind;
 
