@@ -39,6 +39,27 @@ namespace {
 
 constexpr int kBuf = 512;
 constexpr int kWhole = kBuf - 2;  // more than any stack here is deep
+// What capture() asks for with the default depth of 32: the frames kept,
+// up to 8 of the runtime's, and one to tell truncation.
+constexpr int kDefaultWant = 41;
+constexpr int kLong = 64;
+
+// The buffer sizes a capture may ask for: the runtime's usual ones, any
+// smaller one, and more than the stack holds.
+int pick_max(std::mt19937 &rng) {
+    switch (rng() % 5) {
+    case 0:
+        return kDefaultWant;
+    case 1:
+        return kLong;
+    case 2:
+        return 1 + static_cast<int>(rng() % kLong);
+    case 3:
+        return kWhole;
+    default:
+        return 33;
+    }
+}
 
 volatile int g_sink;
 
@@ -51,18 +72,18 @@ struct Pair {
     int max = 0;
 };
 
-// SIGUSR1, for a thread that lets it in during fast_backtrace only.
+// SIGUSR1, for a thread that takes it anywhere but inside its captures.
 sigset_t g_usr1;
-thread_local bool t_signals_during_fast;
+thread_local bool t_signals_between_captures;
 
 __attribute__((noinline)) void capture_pair(Pair *p, int max) {
-    p->max = max;
-    if (t_signals_during_fast)
-        pthread_sigmask(SIG_UNBLOCK, &g_usr1, nullptr);
-    p->nfast = fast_backtrace(p->fast, max);
-    if (t_signals_during_fast)
+    if (t_signals_between_captures)
         pthread_sigmask(SIG_BLOCK, &g_usr1, nullptr);
+    p->max = max;
+    p->nfast = fast_backtrace(p->fast, max);
     p->nunw = unw_backtrace(p->unw, max + 1);
+    if (t_signals_between_captures)
+        pthread_sigmask(SIG_UNBLOCK, &g_usr1, nullptr);
     g_sink = p->nunw;
 }
 
@@ -161,6 +182,21 @@ std::vector<uint64_t> unw_after(void *const *unw, int n, int first, size_t cut) 
     return same_frames(p);
 }
 
+// The unwinder as the runtime sets it up (per-thread state included), but
+// with no text counted as the runtime's: here the runtime is linked into
+// the test program itself.
+class UnwinderEnvironment : public ::testing::Environment {
+public:
+    void SetUp() override {
+        init();
+        g_runtime_text[0] = TextRange{0, 0};
+        g_runtime_text[1] = TextRange{0, 0};
+    }
+};
+
+[[maybe_unused]] ::testing::Environment *const g_environment =
+    ::testing::AddGlobalTestEnvironment(new UnwinderEnvironment);
+
 // ---------------------------------------------------------------------------
 // A deep chain of distinct functions, some with %rbp-based CFAs.
 
@@ -244,7 +280,7 @@ int count_rbp_cfa(const Pair &p) {
 
 TEST(FastUnwind, DeepChainTruncatedAtEveryDepth) {
     auto p = std::make_unique<Pair>();
-    for (int max : {1, 2, 3, 8, 20, 41, 55, 64, 70}) {
+    for (int max : {1, 2, 3, 8, 20, 41, 41, 55, 64, 64, 70, 33, 64, 2}) {
         run_chain(p.get(), max);
         ASSERT_EQ(p->nfast, max) << "max " << max;
         ASSERT_TRUE(same_frames(*p)) << "max " << max;
@@ -502,66 +538,68 @@ TEST(FastUnwind, SamePathRepeated) {
     auto first = std::make_unique<Pair>();
     auto p = std::make_unique<Pair>();
     const std::vector<uint8_t> path = {0, 1, 2, 3, 1, 0, 2, 2, 3, 0, 1, 1};
-    for (int i = 0; i < 100; ++i) {
-        run_path(path, p.get(), kWhole);
-        ASSERT_TRUE(same_frames(*p)) << "repeat " << i;
-        if (i == 0)
-            *first = *p;
-        ASSERT_EQ(fast_frames(*p), fast_frames(*first)) << "repeat " << i;
-    }
+    for (int max : {kDefaultWant, kLong, kWhole})
+        for (int i = 0; i < 100; ++i) {
+            run_path(path, p.get(), max);
+            ASSERT_TRUE(same_frames(*p)) << "max " << max << " repeat " << i;
+            if (i == 0)
+                *first = *p;
+            ASSERT_EQ(fast_frames(*p), fast_frames(*first)) << "max " << max << " repeat " << i;
+        }
 }
 
 TEST(FastUnwind, OuterFramesChangeUnderIdenticalInnerFrames) {
     auto a = std::make_unique<Pair>();
     auto b = std::make_unique<Pair>();
     const size_t depth = 16;
-    for (size_t level : {size_t(0), size_t(1), depth / 2, depth - 2, depth - 1}) {
-        std::vector<uint8_t> path(depth, 0);
-        std::vector<uint8_t> flipped = path;
-        flipped[level] = 1;
-        for (int round = 0; round < 3; ++round) {
-            run_path(path, a.get(), kWhole);
-            ASSERT_TRUE(same_frames(*a)) << "level " << level << " round " << round;
-            run_path(flipped, b.get(), kWhole);
-            ASSERT_TRUE(same_frames(*b)) << "level " << level << " round " << round;
-            // The two stacks differ exactly where the test means them to.
-            const auto fa = fast_frames(*a), fb = fast_frames(*b);
-            const size_t at = step_frame(depth, level);
-            ASSERT_EQ(fa.size(), fb.size());
-            for (size_t i = 0; i < at; ++i)
-                ASSERT_EQ(fa[i], fb[i]) << "frame " << i;
-            ASSERT_NE(fa[at], fb[at]);
-            ASSERT_NE(fa[at + 1], fb[at + 1]);
-            // Out to the frame in run_path; the test body calls it from two sites.
-            ASSERT_GE(fa.size(), 2 * depth + 2);
-            ASSERT_TRUE(in_function(fa[2 * depth + 1], reinterpret_cast<const void *>(&run_path)));
-            for (size_t i = at + 2; i < 2 * depth + 2; ++i)
-                ASSERT_EQ(fa[i], fb[i]) << "frame " << i;
+    for (int max : {kDefaultWant, kLong, kWhole}) {
+        for (size_t level : {size_t(0), size_t(1), depth / 2, depth - 2, depth - 1}) {
+            std::vector<uint8_t> path(depth, 0);
+            std::vector<uint8_t> flipped = path;
+            flipped[level] = 1;
+            for (int round = 0; round < 3; ++round) {
+                run_path(path, a.get(), max);
+                ASSERT_TRUE(same_frames(*a)) << "max " << max << " level " << level << " round " << round;
+                run_path(flipped, b.get(), max);
+                ASSERT_TRUE(same_frames(*b)) << "max " << max << " level " << level << " round " << round;
+                // The two stacks differ exactly where the test means them to.
+                const auto fa = fast_frames(*a), fb = fast_frames(*b);
+                const size_t at = step_frame(depth, level);
+                ASSERT_EQ(fa.size(), fb.size());
+                for (size_t i = 0; i < at; ++i)
+                    ASSERT_EQ(fa[i], fb[i]) << "frame " << i;
+                ASSERT_NE(fa[at], fb[at]);
+                ASSERT_NE(fa[at + 1], fb[at + 1]);
+                // Out to the frame in run_path; the test body calls it from two sites.
+                ASSERT_GE(fa.size(), 2 * depth + 2);
+                ASSERT_TRUE(in_function(fa[2 * depth + 1], reinterpret_cast<const void *>(&run_path)));
+                for (size_t i = at + 2; i < 2 * depth + 2; ++i)
+                    ASSERT_EQ(fa[i], fb[i]) << "frame " << i;
+            }
         }
     }
 }
 
 TEST(FastUnwind, DepthAndFrameSizesChangeBetweenCaptures) {
     auto p = std::make_unique<Pair>();
+    auto zeros = [](size_t n) { return std::vector<uint8_t>(n, 0); };
+    auto with = [&](size_t n, size_t at, uint8_t choice) {
+        std::vector<uint8_t> v = zeros(n);
+        v[at] = choice;
+        return v;
+    };
     const std::vector<std::vector<uint8_t>> paths = {
-        {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-        {0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-        {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-        {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-        {2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-        {0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-        {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-        {3},
-        {},
-        {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2},
+        zeros(16), zeros(8), zeros(16), zeros(17), with(16, 0, 2), with(16, 9, 3),
+        zeros(16), {3},      {},        with(16, 15, 2),
     };
     run_path({}, p.get(), kWhole);
     ASSERT_TRUE(same_frames(*p));
     const int base = p->nfast;
+    ASSERT_LT(base + 2 * 17, kLong) << "the deepest path must end within a buffer of " << kLong;
     for (int round = 0; round < 3; ++round)
         for (size_t i = 0; i < paths.size(); ++i) {
             // A different alloca size moves every frame above it.
-            run_path(paths[i], p.get(), kWhole, 16 + 32 * ((i + round) % 3));
+            run_path(paths[i], p.get(), kLong, 16 + 32 * ((i + round) % 3));
             ASSERT_TRUE(same_frames(*p)) << "path " << i << " round " << round;
             // Two frames per level on top of the same outer frames.
             ASSERT_EQ(p->nfast, base + 2 * static_cast<int>(paths[i].size())) << "path " << i;
@@ -570,13 +608,15 @@ TEST(FastUnwind, DepthAndFrameSizesChangeBetweenCaptures) {
 
 TEST(FastUnwind, TruncationBetweenWholeCaptures) {
     auto p = std::make_unique<Pair>();
-    const std::vector<uint8_t> path = {1, 0, 3, 2, 0, 1, 3, 0, 0, 2};
-    for (int max : {kWhole, 3, kWhole, 1, 12, kWhole, 21, 22, 23, kWhole}) {
+    const std::vector<uint8_t> path = {1, 0, 3, 2, 0, 1, 3, 0, 0, 2, 1, 1, 0, 2, 3};
+    run_path(path, p.get(), kWhole);
+    ASSERT_TRUE(same_frames(*p));
+    const int whole = p->nfast;
+    ASSERT_GT(whole, kDefaultWant);
+    for (int max : {kWhole, 3, kWhole, 1, 12, kWhole, 21, 22, 23, kLong, kDefaultWant, 3, kLong, kWhole}) {
         run_path(path, p.get(), max);
         ASSERT_TRUE(same_frames(*p)) << "max " << max;
-        if (max != kWhole) {
-            ASSERT_EQ(p->nfast, max);
-        }
+        ASSERT_EQ(p->nfast, std::min(max, whole)) << "max " << max;
     }
 }
 
@@ -593,7 +633,7 @@ TEST(FastUnwind, RandomPaths) {
         std::vector<uint8_t> path(depth);
         for (auto &c : path)
             c = static_cast<uint8_t>(rng() % 4);
-        const int max = rng() % 4 == 0 ? 1 + static_cast<int>(rng() % 40) : kWhole;
+        const int max = pick_max(rng);
         run_path(path, p.get(), max, 8 + rng() % 64);
         ASSERT_TRUE(same_frames(*p)) << "capture " << i << " depth " << depth << " max " << max;
         if (i % 100 == 0) {
@@ -630,7 +670,7 @@ TEST(FastUnwind, ThreadsShareTheRuleCache) {
                 std::vector<uint8_t> path(rng() % 24);
                 for (auto &c : path)
                     c = static_cast<uint8_t>(rng() % 4);
-                const int max = rng() % 5 == 0 ? 1 + static_cast<int>(rng() % 30) : kWhole;
+                const int max = pick_max(rng);
                 if (i % 3 == 0) {
                     ChainCtx c{p.get(), max, 8 + rng() % 32};
                     g_sink = chain<kChain>(&c);
@@ -765,9 +805,9 @@ TEST_F(SignalFixture, RaiseFromDeepChain) {
     auto before = std::make_unique<Pair>();
     auto after = std::make_unique<Pair>();
     const std::vector<uint8_t> path = {1, 2, 3, 0, 1};
-    run_path(path, before.get(), kWhole);
+    run_path(path, before.get(), kDefaultWant);
     raise_deep(20);
-    run_path(path, after.get(), kWhole);
+    run_path(path, after.get(), kDefaultWant);
     ASSERT_EQ(s->handled.load(), 1);
     EXPECT_TRUE(same_frames_or_gave_up(s->pair));
     EXPECT_TRUE(capture_matches_libunwind(*s));
@@ -792,11 +832,14 @@ TEST_F(SignalFixture, RaiseOnAlternateStack) {
     EXPECT_TRUE(capture_matches_libunwind(*s));
 }
 
-// Signals sent to a thread while it captures: each may land inside its
-// fast_backtrace, and the handler unwinds on top of it. The worker checks
-// its own captures, the handler checks its own. libunwind's per-thread
-// trace cache is not safe against such a handler, so the worker lets the
-// signal in around fast_backtrace only.
+// Signals sent to a thread between its captures, at any instruction of
+// the functions on its path (prologues and epilogues included): the
+// handler captures on top of them, and the thread's next captures must be
+// unaffected. The worker checks its own captures, the handler its own.
+// Neither unwinder is called again from a handler that interrupted it (the
+// runtime's reentry guard keeps a handler's allocations from being
+// recorded inside a hook), so the signal is kept out of the captures and
+// out of the checks, which call libunwind.
 struct SignalStress {
     std::atomic<bool> stop{false};
     std::atomic<int> worker_captures{0};
@@ -817,7 +860,10 @@ void note_failure(SignalStress *st, const ::testing::AssertionResult &r, const c
 void on_signal_checked(int, siginfo_t *, void *) {
     SignalStress *st = g_stress;
     SignalCapture *s = st->in_handler.get();
-    capture_pair(&s->pair, kWhole);
+    // The handler runs with the signal blocked: capture_pair leaves the mask alone.
+    const bool between = t_signals_between_captures;
+    t_signals_between_captures = false;
+    capture_pair(&s->pair, kDefaultWant);
     capture_with_fallback(s);
     if (s->pair.nfast == -1)
         st->handler_gave_up.fetch_add(1);
@@ -827,6 +873,7 @@ void on_signal_checked(int, siginfo_t *, void *) {
     if (auto r = capture_matches_libunwind(*s); !r) {
         note_failure(st, r, "handler capture()");
     }
+    t_signals_between_captures = between;
     st->handler_captures.fetch_add(1);
 }
 
@@ -834,21 +881,24 @@ void signalled_worker(SignalStress *st) {
     pthread_sigmask(SIG_BLOCK, &g_usr1, nullptr);
     auto p = std::make_unique<Pair>();
     std::mt19937 rng(99);
-    t_signals_during_fast = true;
+    t_signals_between_captures = true;
     while (!st->stop.load()) {
         std::vector<uint8_t> path(rng() % 16);
         for (auto &c : path)
             c = static_cast<uint8_t>(rng() % 4);
-        run_path(path, p.get(), rng() % 4 == 0 ? 1 + static_cast<int>(rng() % 20) : kWhole);
+        const int max = pick_max(rng);
+        pthread_sigmask(SIG_UNBLOCK, &g_usr1, nullptr);
+        run_path(path, p.get(), max, 8 + rng() % 64);
+        pthread_sigmask(SIG_BLOCK, &g_usr1, nullptr);
         if (auto r = same_frames(*p); !r) {
             note_failure(st, r, "worker");
         }
         st->worker_captures.fetch_add(1);
     }
-    t_signals_during_fast = false;
+    t_signals_between_captures = false;
 }
 
-TEST_F(SignalFixture, SignalsLandingInCaptures) {
+TEST_F(SignalFixture, SignalsBetweenCaptures) {
     struct sigaction sa {};
     sa.sa_sigaction = on_signal_checked;
     sa.sa_flags = SA_SIGINFO;
