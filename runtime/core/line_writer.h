@@ -27,6 +27,18 @@ public:
             buf_[len_++] = tmp[--n];
         return *this;
     }
+    LineWriter &add_hex(uint64_t v) {
+        char tmp[16];
+        size_t n = 0;
+        do {
+            tmp[n++] = "0123456789abcdef"[v & 15];
+            v >>= 4;
+        } while (v);
+        add("0x");
+        while (n && len_ < sizeof(buf_))
+            buf_[len_++] = tmp[--n];
+        return *this;
+    }
     LineWriter &add_signed(int64_t v) {
         if (v < 0) {
             add("-");

@@ -41,9 +41,10 @@ const OptionSpec kOptions[] = {
                  "file of leak:PATTERN lines; matching stacks leave the exit report"),
     MEMLEAK_NUMBER(exitcode, "MEMLEAK_EXITCODE", 0, 0, 255,
                    "exit status when leaks remain at exit (0: keep the program's)"),
-    MEMLEAK_NUMBER(fast_unwind, "MEMLEAK_FAST_UNWIND", 1, 0, 1,
+    MEMLEAK_NUMBER(fast_unwind, "MEMLEAK_FAST_UNWIND", 1, 0, 2,
                    "1: step frames with cached .eh_frame rules, libunwind for the rest; "
-                   "0: libunwind for every stack"),
+                   "0: libunwind for every stack; 2: as 1, and check every stack against "
+                   "libunwind (differences and a count on stderr)"),
     MEMLEAK_NUMBER(help, "MEMLEAK_HELP", 0, 0, 1, "1: list these options on stderr at start"),
 };
 

@@ -17,7 +17,7 @@ struct Options {
     unsigned report_frames = 32;      // MEMLEAK_REPORT_FRAMES: frames shown per stack
     char suppressions[4096] = {};     // MEMLEAK_SUPPRESSIONS: file of `leak:PATTERN` lines
     int exitcode = 0;                 // MEMLEAK_EXITCODE: exit status when leaks remain (0: keep)
-    unsigned fast_unwind = 1;         // MEMLEAK_FAST_UNWIND: 0 unwinds every stack with libunwind
+    unsigned fast_unwind = 1;         // MEMLEAK_FAST_UNWIND: 0 libunwind only, 2 checks against it
     unsigned help = 0;                // MEMLEAK_HELP: 1 lists the options on stderr at start
 };
 

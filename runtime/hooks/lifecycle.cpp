@@ -18,6 +18,7 @@ __attribute__((constructor(101))) void memleak_start() {
 
 __attribute__((destructor(101))) void memleak_finish() {
     memleak::ReentryGuard guard;
+    memleak::unwind::finish_unwind_check();
     memleak::report::exit_report();
 }
 

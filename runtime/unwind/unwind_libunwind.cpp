@@ -1,5 +1,6 @@
 #include <link.h>
 
+#include "core/line_writer.h"
 #include "core/options.h"
 #include "unwind/rule_cache.h"
 #include "unwind/unwinder.h"
@@ -9,6 +10,7 @@ namespace memleak::unwind {
 TextRange g_runtime_text[2];
 uint32_t g_runtime_frames;
 bool g_fast_unwind;
+bool g_check_unwind;
 
 namespace {
 
@@ -55,7 +57,58 @@ void init() {
     find_text(reinterpret_cast<uintptr_t>(&init), &g_runtime_text[0]);
     find_text(reinterpret_cast<uintptr_t>(&unw_backtrace), &g_runtime_text[1]);
     g_fast_unwind = options().fast_unwind != 0;
+    g_check_unwind = options().fast_unwind == 2;
     init_fast_unwind();
+}
+
+namespace {
+
+uint64_t g_checked;
+uint64_t g_differed;
+
+}  // namespace
+
+// Not inlined, so that both lists start at known frames: libunwind's at
+// [this function, its caller, the caller's caller...], fast_backtrace's at
+// [its caller, the caller's caller...].
+__attribute__((noinline)) void check_against_libunwind(const uint64_t *fast, int n, int want) {
+    uint64_t slow[kCaptureCapacity + 1];
+    const int m = unw_backtrace(reinterpret_cast<void **>(slow), want + 1);
+    __asm__ volatile("" ::: "memory");  // keeps the call above out of tail position
+    const int fast_frames = n - 1, slow_frames = m - 2;
+    const int common = fast_frames < slow_frames ? fast_frames : slow_frames;
+    int differ = -1;
+    for (int i = 0; i < common && differ < 0; ++i)
+        if (fast[1 + i] != slow[2 + i])
+            differ = i;
+    const bool fast_ended = n < want, slow_ended = m < want + 1;
+    if (differ < 0 && (fast_ended || slow_ended) && fast_frames != slow_frames)
+        differ = common;
+    __atomic_add_fetch(&g_checked, 1, __ATOMIC_RELAXED);
+    if (differ < 0)
+        return;
+    if (__atomic_add_fetch(&g_differed, 1, __ATOMIC_RELAXED) > 10)
+        return;
+    LineWriter w;
+    w.add("memleak: unwinder check: stacks differ at frame #").add(static_cast<uint64_t>(differ));
+    w.add(": ");
+    w.add(static_cast<uint64_t>(fast_frames)).add(" frames from cached rules,");
+    for (int i = differ; i < fast_frames && i < differ + 3; ++i)
+        w.add(" ").add_hex(fast[1 + i]);
+    w.add("; ").add(static_cast<uint64_t>(slow_frames)).add(" from libunwind,");
+    for (int i = differ; i < slow_frames && i < differ + 3; ++i)
+        w.add(" ").add_hex(slow[2 + i]);
+    w.write_line(2);
+}
+
+void finish_unwind_check() {
+    if (!g_check_unwind)
+        return;
+    LineWriter w;
+    w.add("memleak: unwinder check: ").add(__atomic_load_n(&g_checked, __ATOMIC_RELAXED));
+    w.add(" stacks compared with libunwind, ").add(__atomic_load_n(&g_differed, __ATOMIC_RELAXED));
+    w.add(" differed");
+    w.write_line(2);
 }
 
 void forget_unwind_info() {

@@ -34,6 +34,17 @@ void reset_memos_lock();
 
 // False when MEMLEAK_FAST_UNWIND=0: libunwind unwinds every stack.
 extern bool g_fast_unwind;
+// True when MEMLEAK_FAST_UNWIND=2: libunwind also unwinds every stack the
+// cached rules unwound, and the two are compared.
+extern bool g_check_unwind;
+
+// Compares frames 1.. of `fast` (n frames from fast_backtrace called in
+// the hook's frame, `want` asked for) with what libunwind finds from the
+// same frame; counts and reports a difference. Call from the hook's frame.
+void check_against_libunwind(const uint64_t *fast, int n, int want);
+
+// MEMLEAK_FAST_UNWIND=2: one line on stderr with what was compared.
+void finish_unwind_check();
 
 // Forgets what was learnt from modules' unwind tables; for dlclose.
 void forget_unwind_info();
@@ -81,6 +92,8 @@ __attribute__((always_inline)) inline uint32_t capture(uint64_t *buf, uint32_t m
     for (;;) {
         const int want = static_cast<int>(max_depth + runtime + 1);
         n = g_fast_unwind ? fast_backtrace(buf, want) : -1;
+        if (__builtin_expect(g_check_unwind, 0) && n >= 0)
+            check_against_libunwind(buf, n, want);
         if (n < 0)
             n = unw_backtrace(reinterpret_cast<void **>(buf), want);
         skip = 0;

@@ -35,3 +35,14 @@ foreach(_case Leaks CxxLeaks Clean ExitCode Cap Frames Suppressions Midrun BusyE
     TIMEOUT 300
     LABELS preload)
 endforeach()
+
+# The same leaks at the same lines when libunwind unwinds every stack.
+foreach(_case Leaks CxxLeaks)
+  add_test(NAME report.${_case}.libunwind
+    COMMAND /usr/bin/python3 -m unittest -v report_test.${_case}Tests
+    WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
+  set_tests_properties(report.${_case}.libunwind PROPERTIES
+    ENVIRONMENT "${_report_env};MEMLEAK_FAST_UNWIND=0"
+    TIMEOUT 300
+    LABELS preload)
+endforeach()
