@@ -299,7 +299,7 @@ TEST(FastUnwind, DeepChainToTheEndOfTheStack) {
     EXPECT_GE(count_rbp_cfa(*p), rbp_frames_in_chain());
 
     // Again with every rule cached, and again after the cache forgot them:
-    // the same frames, up to the one in the loop below.
+    // the same frames, out to run_chain's.
     auto again = std::make_unique<Pair>();
     for (int round = 0; round < 2; ++round) {
         run_chain(again.get(), kWhole);
@@ -429,36 +429,51 @@ TEST(FastUnwind, StdThreadToClone) {
 }
 
 // A destructor run by the unwinder's cleanup: its caller is a landing pad,
-// which GCC places in a separate .cold part with an FDE of its own.
+// which GCC moves out of the function's hot code into a .cold part with an
+// FDE of its own.
 struct CaptureOnDestroy {
     Pair *pair;
     ~CaptureOnDestroy() {
-        capture_pair(pair, kWhole);
+        if (pair)
+            capture_pair(pair, kWhole);
         g_sink = 2;
     }
 };
 
-__attribute__((noinline)) void throw_now(int v) {
+__attribute__((noinline)) void throw_if_odd(int v) {
     g_sink = v;
-    throw std::runtime_error("unwind test");
+    if (v & 1)
+        throw std::runtime_error("unwind test");
 }
 
 __attribute__((noinline)) void throw_through(Pair *p, int v) {
-    CaptureOnDestroy guard{p};
-    throw_now(v);
+    CaptureOnDestroy guard{v & 1 ? p : nullptr};
+    throw_if_odd(v);
     g_sink = 3;
+}
+
+__attribute__((noinline)) bool catch_from(Pair *p) {
+    bool caught = false;
+    try {
+        throw_through(p, 5);
+    } catch (const std::runtime_error &) {
+        caught = true;
+    }
+    g_sink = caught;
+    return caught;
 }
 
 TEST(FastUnwind, DestructorInLandingPad) {
     auto p = std::make_unique<Pair>();
-    bool caught = false;
-    try {
-        throw_through(p.get(), 5);
-    } catch (const std::runtime_error &) {
-        caught = true;
-    }
-    ASSERT_TRUE(caught);
-    EXPECT_TRUE(same_frames(*p));
+    ASSERT_TRUE(catch_from(p.get()));
+    ASSERT_TRUE(same_frames(*p));
+    // The landing pad's frame: code covered by another FDE than the one
+    // starting at throw_through, called from catch_from.
+    const std::vector<uint64_t> frames = fast_frames(*p);
+    ASSERT_GE(frames.size(), 2u);
+    EXPECT_NE(function_start(frames[0]), 0u);
+    EXPECT_FALSE(in_function(frames[0], reinterpret_cast<const void *>(&throw_through))) << describe(frames[0]);
+    EXPECT_TRUE(in_function(frames[1], reinterpret_cast<const void *>(&catch_from))) << describe(frames[1]);
 }
 
 // ---------------------------------------------------------------------------
@@ -744,7 +759,6 @@ void use_libunwind_as_runtime_text() {
     ASSERT_NE(q.range.hi, 0u);
     g_runtime_text[0] = TextRange{0, 0};
     g_runtime_text[1] = q.range;
-    g_fast_unwind = true;
 }
 
 ::testing::AssertionResult capture_matches_libunwind(const SignalCapture &s) {
@@ -781,13 +795,16 @@ struct SignalFixture : ::testing::Test {
         sigemptyset(&sa.sa_mask);
         ASSERT_EQ(sigaction(SIGUSR1, &sa, &old), 0);
     }
+    bool fast_unwind = g_fast_unwind;
+
     void SetUp() override {
         use_libunwind_as_runtime_text();
+        g_fast_unwind = true;
         g_signal = s.get();
     }
     void TearDown() override {
         sigaction(SIGUSR1, &old, nullptr);
-        g_fast_unwind = false;
+        g_fast_unwind = fast_unwind;
         g_runtime_text[1] = TextRange{0, 0};
     }
 };
