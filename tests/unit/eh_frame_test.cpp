@@ -12,12 +12,9 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
-#include <initializer_list>
 #include <random>
 #include <string>
 #include <vector>
