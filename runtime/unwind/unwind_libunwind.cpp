@@ -11,6 +11,7 @@ TextRange g_runtime_text[2];
 uint32_t g_runtime_frames;
 bool g_fast_unwind;
 bool g_check_unwind;
+bool g_modules_unloaded;
 
 namespace {
 
@@ -73,7 +74,7 @@ uint64_t g_differed;
 // [its caller, the caller's caller...].
 __attribute__((noinline)) void check_against_libunwind(const uint64_t *fast, int n, int want) {
     uint64_t slow[kCaptureCapacity + 1];
-    const int m = unw_backtrace(reinterpret_cast<void **>(slow), want + 1);
+    const int m = libunwind_backtrace(slow, want + 1);
     __asm__ volatile("" ::: "memory");  // keeps the call above out of tail position
     const int fast_frames = n - 1, slow_frames = m - 2;
     const int common = fast_frames < slow_frames ? fast_frames : slow_frames;
@@ -111,10 +112,28 @@ void finish_unwind_check() {
     w.write_line(2);
 }
 
+__attribute__((noinline)) int step_backtrace(uint64_t *buf, int max) {
+    unw_context_t context;
+    unw_cursor_t cursor;
+    if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0)
+        return 0;
+    int n = 0;
+    while (n < max && unw_step(&cursor) > 0) {
+        unw_word_t ip;
+        if (unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0 || ip == 0)
+            break;
+        buf[n++] = ip;
+    }
+    return n;
+}
+
 void forget_unwind_info() {
     forget_rules();
     forget_unwind_memos();
+    // Flushes what unw_step uses; unw_backtrace's per-thread trace cache
+    // has no flush, so libunwind_backtrace stops using it.
     unw_flush_cache(unw_local_addr_space, 0, 0);
+    __atomic_store_n(&g_modules_unloaded, true, __ATOMIC_RELAXED);
 }
 
 }  // namespace memleak::unwind

@@ -2,7 +2,10 @@
 // once per return address from .eh_frame and cached (fast_unwind.cpp,
 // rule_cache.h); a stack with a frame those rules do not model (a signal
 // frame, code without unwind tables, a DWARF expression) is unwound again
-// by libunwind's unw_backtrace, with its per-thread cache of unwind info.
+// by libunwind: unw_backtrace, with its per-thread cache of unwind info,
+// until the program first calls dlclose; unw_step from then on, since that
+// cache cannot be flushed and would misstep on code mapped where unloaded
+// code was.
 #pragma once
 
 #define UNW_LOCAL_ONLY
@@ -31,6 +34,20 @@ void forget_unwind_memos();
 void lock_memos();
 void unlock_memos();
 void reset_memos_lock();
+
+// Set by the first dlclose (see libunwind_backtrace).
+extern bool g_modules_unloaded;
+
+// Steps with unw_step from the caller's frame: like unw_backtrace (the
+// first frame is the caller's return address), without its trace cache.
+int step_backtrace(uint64_t *buf, int max);
+
+// libunwind's backtrace, the first frame being the caller's return address.
+__attribute__((always_inline)) inline int libunwind_backtrace(uint64_t *buf, int max) {
+    if (__builtin_expect(__atomic_load_n(&g_modules_unloaded, __ATOMIC_RELAXED), 0))
+        return step_backtrace(buf, max);
+    return unw_backtrace(reinterpret_cast<void **>(buf), max);
+}
 
 // False when MEMLEAK_FAST_UNWIND=0: libunwind unwinds every stack.
 extern bool g_fast_unwind;
@@ -95,7 +112,7 @@ __attribute__((always_inline)) inline uint32_t capture(uint64_t *buf, uint32_t m
         if (__builtin_expect(g_check_unwind, 0) && n >= 0)
             check_against_libunwind(buf, n, want);
         if (n < 0)
-            n = unw_backtrace(reinterpret_cast<void **>(buf), want);
+            n = libunwind_backtrace(buf, want);
         skip = 0;
         while (skip < n && in_runtime_text(buf[skip]))
             ++skip;
