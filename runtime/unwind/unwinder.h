@@ -78,8 +78,9 @@ struct TextRange {
     uintptr_t hi;
 };
 
-// Frames of the runtime itself (hooks, tracker) and of libunwind
-// (unw_backtrace reports its own frame first) are never the user's.
+// Frames of the runtime itself (hooks, tracker) and of libunwind (which
+// some of its versions report first from unw_backtrace) are never the
+// user's.
 extern TextRange g_runtime_text[2];
 
 inline bool in_runtime_text(uintptr_t pc) {
