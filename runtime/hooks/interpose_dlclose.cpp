@@ -31,6 +31,15 @@ extern "C" MEMLEAK_EXPORT int dlclose(void *handle) {
     DlcloseFn fn = real_dlclose();
     if (!fn)
         return -1;
+    // Before, so that no thread steps the module's frames with its rules
+    // while its addresses are being handed back (a module being unloaded
+    // has no live frames, so nothing is lost); and after, for what was
+    // learnt meanwhile.
+    if (tracker::recording()) {
+        ReentryGuard guard;
+        ErrnoSaver saved;
+        unwind::forget_unwind_info();
+    }
     const int rc = fn(handle);
     if (tracker::recording()) {
         ReentryGuard guard;

@@ -26,11 +26,11 @@ void put(RuleTable *t, uint64_t pc, uint64_t rule) {
         RuleEntry &e = t->entries[i];
         const uint64_t key = __atomic_load_n(&e.pc, __ATOMIC_RELAXED);
         if (key == pc) {
-            __atomic_store_n(&e.rule, rule, __ATOMIC_RELAXED);
+            __atomic_store_n(&e.rule, rule, __ATOMIC_RELEASE);
             return;
         }
         if (key == 0) {
-            __atomic_store_n(&e.rule, rule, __ATOMIC_RELAXED);
+            __atomic_store_n(&e.rule, rule, __ATOMIC_RELEASE);
             __atomic_store_n(&e.pc, pc, __ATOMIC_RELEASE);
             ++t->used;
             return;
@@ -75,7 +75,10 @@ void forget_rules() {
     if (!t)
         return;
     for (uint64_t i = 0; i <= t->mask; ++i)
-        __atomic_store_n(&t->entries[i].rule, static_cast<uint64_t>(kRuleNone), __ATOMIC_RELAXED);
+        __atomic_store_n(&t->entries[i].rule, static_cast<uint64_t>(kRuleNone), __ATOMIC_RELEASE);
+    for (uint64_t i = 0; i <= t->mask; ++i)
+        __atomic_store_n(&t->entries[i].pc, uint64_t{0}, __ATOMIC_RELEASE);
+    t->used = 0;
 }
 
 void lock_rules() { futex_lock(&g_lock); }

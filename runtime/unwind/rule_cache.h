@@ -1,9 +1,11 @@
 // The process-wide cache of step rules, keyed by return address. Reads are
-// lock-free: an entry's address is written once, after its rule, and its
-// rule word is only ever replaced whole (when dlclose makes every rule
-// suspect), so a reader sees an old or a new rule, never a mix. Writers
-// take one lock. A table that fills up is replaced by one twice its size;
-// the old one stays mapped, since a reader may still be walking it.
+// lock-free. A writer (under one lock) stores an entry's rule before its
+// address, and empties an entry by clearing its rule before its address;
+// a reader loads the address, the rule, then the address again, and takes
+// the rule only if the address held still, so it never pairs an address
+// with a rule stored for another. A table that fills up is replaced by one
+// twice its size; the old one stays mapped, since a reader may still be
+// walking it.
 #pragma once
 
 #include <cstdint>
@@ -36,8 +38,10 @@ inline uint64_t cached_rule(uint64_t pc) {
         return kRuleNone;
     for (uint64_t i = rule_slot(pc, t->mask);; i = (i + 1) & t->mask) {
         const uint64_t key = __atomic_load_n(&t->entries[i].pc, __ATOMIC_ACQUIRE);
-        if (key == pc)
-            return __atomic_load_n(&t->entries[i].rule, __ATOMIC_RELAXED);
+        if (key == pc) {
+            const uint64_t rule = __atomic_load_n(&t->entries[i].rule, __ATOMIC_ACQUIRE);
+            return __atomic_load_n(&t->entries[i].pc, __ATOMIC_RELAXED) == pc ? rule : kRuleNone;
+        }
         if (key == 0)
             return kRuleNone;
     }
@@ -47,8 +51,8 @@ inline uint64_t cached_rule(uint64_t pc) {
 // cannot grow: then the next lookup reads it again).
 uint64_t learn_rule(uint64_t pc);
 
-// Every cached rule becomes kRuleNone: after a dlclose, an address may
-// come to hold other code.
+// Empties the cache: after a module is unloaded, an address may come to
+// hold other code.
 void forget_rules();
 
 // Fork: the forking thread holds the writers' lock across fork().
