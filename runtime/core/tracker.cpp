@@ -129,6 +129,7 @@ void record_alloc(void *p, size_t size, const uint64_t *pcs, uint32_t depth, boo
     rec.ticks = now_ticks();
     rec.tid = current_tid();
     rec.stack_id = stack_id;
+    unwind::poll_unloads(rec.ticks);
     uint64_t replaced = 0;
     if (g_table.insert(rec, &replaced) == AllocTable::InsertResult::kNoMemory)
         count(&g_root->dropped_records);

@@ -1,6 +1,9 @@
 #include "unwind/eh_frame.h"
 
+#include <dlfcn.h>
 #include <link.h>
+
+#include <cstddef>
 
 #include <cstring>
 
@@ -262,6 +265,7 @@ struct Row {
     unsigned cfa_reg;
     int64_t cfa_offset;
     bool cfa_other;  // a DWARF expression
+    bool rsp_other;  // %rsp restored other than as the CFA (hand-written code)
     RegRule rbp;
     RegRule ra;
 };
@@ -428,6 +432,8 @@ private:
             row->rbp = rule;
         else if (reg == kDwarfReturnAddress)
             row->ra = rule;
+        else if (reg == kDwarfRsp)
+            row->rsp_other = rule.how != Saved::kSame;
     }
 
     static void set_offset(Row *row, uint64_t reg, int64_t offset) {
@@ -439,6 +445,8 @@ private:
             row->rbp = initial.rbp;
         else if (reg == kDwarfReturnAddress)
             row->ra = initial.ra;
+        else if (reg == kDwarfRsp)
+            row->rsp_other = initial.rsp_other;
     }
 
     const Cie &cie_;
@@ -449,7 +457,7 @@ private:
 };
 
 uint64_t pack_row(const Row &row) {
-    if (row.cfa_other || (row.cfa_reg != kDwarfRsp && row.cfa_reg != kDwarfRbp))
+    if (row.cfa_other || row.rsp_other || (row.cfa_reg != kDwarfRsp && row.cfa_reg != kDwarfRbp))
         return kRuleUnsupported;
     if (row.cfa_offset < INT32_MIN || row.cfa_offset > INT32_MAX)
         return kRuleUnsupported;
@@ -479,34 +487,13 @@ uint64_t pack_row(const Row &row) {
     return pack_step(step);
 }
 
-struct ModuleQuery {
-    uintptr_t target;
-    const uint8_t *eh_frame_hdr;
-    size_t eh_frame_hdr_size;
-};
-
-int find_module(struct dl_phdr_info *info, size_t, void *data) {
-    auto *q = static_cast<ModuleQuery *>(data);
-    bool contains = false;
-    const ElfW(Phdr) *hdr = nullptr;
-    for (int i = 0; i < info->dlpi_phnum; ++i) {
-        const ElfW(Phdr) &ph = info->dlpi_phdr[i];
-        if (ph.p_type == PT_LOAD) {
-            const uintptr_t start = info->dlpi_addr + ph.p_vaddr;
-            if (q->target - start < ph.p_memsz)
-                contains = true;
-        } else if (ph.p_type == PT_GNU_EH_FRAME) {
-            hdr = &ph;
-        }
-    }
-    if (!contains)
-        return 0;
-    if (hdr) {
-        q->eh_frame_hdr = reinterpret_cast<const uint8_t *>(info->dlpi_addr + hdr->p_vaddr);
-        q->eh_frame_hdr_size = hdr->p_memsz;
-    }
+int count_unloads(struct dl_phdr_info *info, size_t size, void *data) {
+    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs))
+        *static_cast<unsigned long long *>(data) = info->dlpi_subs;
     return 1;
 }
+
+unsigned long long g_unloads;
 
 }  // namespace
 
@@ -586,14 +573,27 @@ uint64_t rule_from_fde(const uint8_t *fde, uintptr_t target, uintptr_t datarel_b
 uint64_t rule_for_return_address(uintptr_t pc) {
     if (pc == 0)
         return kRuleUnsupported;
-    ModuleQuery q{pc - 1, nullptr, 0};
-    dl_iterate_phdr(find_module, &q);
-    if (!q.eh_frame_hdr)
+    const uintptr_t target = pc - 1;
+    // Lock-free, unlike dl_iterate_phdr: a fork cannot catch another
+    // thread holding the loader's lock here.
+    struct dl_find_object object;
+    if (_dl_find_object(reinterpret_cast<void *>(target), &object) != 0 || !object.dlfo_eh_frame)
         return kRuleUnsupported;
-    const uint8_t *fde = find_fde(q.eh_frame_hdr, q.eh_frame_hdr_size, q.target);
+    const auto *hdr = static_cast<const uint8_t *>(object.dlfo_eh_frame);
+    const auto *end = static_cast<const uint8_t *>(object.dlfo_map_end);
+    if (hdr >= end)
+        return kRuleUnsupported;
+    const uint8_t *fde = find_fde(hdr, static_cast<size_t>(end - hdr), target);
     if (!fde)
         return kRuleUnsupported;
-    return rule_from_fde(fde, q.target, reinterpret_cast<uintptr_t>(q.eh_frame_hdr));
+    return rule_from_fde(fde, target, reinterpret_cast<uintptr_t>(hdr));
+}
+
+bool modules_unloaded() {
+    unsigned long long unloads = 0;
+    dl_iterate_phdr(count_unloads, &unloads);
+    const unsigned long long seen = __atomic_exchange_n(&g_unloads, unloads, __ATOMIC_RELAXED);
+    return unloads != seen;
 }
 
 }  // namespace memleak::unwind

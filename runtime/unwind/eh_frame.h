@@ -19,9 +19,14 @@ constexpr unsigned kDwarfReturnAddress = 16;
 
 // The rule word (step_rule.h) for the frame whose return address, or
 // whose pc for the innermost frame, is `pc`: its rules are those of the
-// call instruction, at pc - 1. Finds the module with dl_iterate_phdr and
+// call instruction, at pc - 1. Finds the module with _dl_find_object and
 // the FDE with the module's .eh_frame_hdr search table. Never allocates.
 uint64_t rule_for_return_address(uintptr_t pc);
+
+// True when the loader has unloaded a module since the previous call
+// (the first call sets the count). glibc unloads some modules itself
+// (iconv's converters) without calling dlclose.
+bool modules_unloaded();
 
 // The rule word for `target` from the FDE at `fde` (the length field's
 // address), whose CIE it finds through the FDE's CIE pointer. `datarel_base`

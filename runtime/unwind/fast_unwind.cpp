@@ -1,8 +1,10 @@
 #include <pthread.h>
+#include <sys/resource.h>
 
 #include "core/futex_lock.h"
 #include "core/internal_alloc.h"
 #include "core/reentry_guard.h"
+#include "unwind/eh_frame.h"
 #include "unwind/rule_cache.h"
 #include "unwind/unwinder.h"
 
@@ -29,6 +31,7 @@ struct MemoFrame {
     uintptr_t rbp;
     uintptr_t ra_slot;   // where the step to the caller read its return address
     uintptr_t rbp_slot;  // where it read the caller's %rbp; 0: kept
+    bool cfa_rbp;        // the step computed the CFA from %rbp
 };
 
 struct MemoTrace {
@@ -54,11 +57,18 @@ bool g_memo_key_ok;
 Memo *g_free_memos;
 uint32_t g_memo_lock;
 
+// What a thread whose memo went back to the pool holds instead: it is
+// exiting, and what it still allocates (in later key destructors) is
+// unwound without a memo rather than with a new one nobody would release.
+Memo *const kRetiredMemo = reinterpret_cast<Memo *>(uintptr_t{1});
+
 // Thread exit: the memo goes back to the pool for the next thread.
 void release_memo(void *p) {
+    ReentryGuard reentry;  // a signal handler that allocates must not wait on the pool's lock
+    ErrnoSaver saved;
     auto *memo = static_cast<Memo *>(p);
     if (t_thread_state.unwind_memo == memo)
-        t_thread_state.unwind_memo = nullptr;
+        t_thread_state.unwind_memo = kRetiredMemo;
     FutexGuard guard(&g_memo_lock);
     memo->next_free = g_free_memos;
     g_free_memos = memo;
@@ -88,7 +98,7 @@ Memo *new_memo() {
 Memo *thread_memo() {
     Memo *memo = static_cast<Memo *>(t_thread_state.unwind_memo);
     if (__builtin_expect(memo != nullptr, 1))
-        return memo;
+        return memo == kRetiredMemo ? nullptr : memo;
     if (!g_memo_key_ok || !(memo = new_memo()))
         return nullptr;
     if (pthread_setspecific(g_memo_key, memo) != 0) {
@@ -99,13 +109,75 @@ Memo *thread_memo() {
     return memo;
 }
 
+// The main thread's stack: from __libc_stack_end (the stack pointer _start
+// was given) down by the stack size limit, which the kernel keeps free of
+// other mappings.
+uintptr_t g_main_stack_lo;
+uintptr_t g_main_stack_hi;
+
+// The calling thread's stack, found once: every word the unwinder reads
+// lies between the stack pointer and its top, so no rule, stale or wrong,
+// can send a read outside the stack. False when it cannot be told (then
+// libunwind unwinds).
+bool stack_bounds(uintptr_t *lo, uintptr_t *hi) {
+    ThreadState &ts = t_thread_state;
+    if (__builtin_expect(ts.stack_hi == 0, 0)) {
+        ts.stack_hi = 1;  // asked: an empty range until found
+        if (current_tid() == static_cast<uint32_t>(getpid())) {
+            ts.stack_lo = g_main_stack_lo;
+            ts.stack_hi = g_main_stack_hi;
+        } else {
+            pthread_attr_t attr;
+            if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+                void *addr;
+                size_t size;
+                if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+                    ts.stack_lo = reinterpret_cast<uintptr_t>(addr);
+                    ts.stack_hi = ts.stack_lo + size;
+                }
+                pthread_attr_destroy(&attr);
+            }
+        }
+    }
+    *lo = ts.stack_lo;
+    *hi = ts.stack_hi;
+    return *hi > *lo;
+}
+
 }  // namespace
 
+extern "C" void *__libc_stack_end;
+
 void init_fast_unwind() {
+    modules_unloaded();
     g_memo_key_ok = pthread_key_create(&g_memo_key, release_memo) == 0;
+    g_main_stack_hi = reinterpret_cast<uintptr_t>(__libc_stack_end);
+    struct rlimit limit;
+    uintptr_t size = uintptr_t(8) << 20;
+    if (getrlimit(RLIMIT_STACK, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+        size = limit.rlim_cur;
+    g_main_stack_lo = g_main_stack_hi > size ? g_main_stack_hi - size : 0;
 }
 
 void forget_unwind_memos() { __atomic_add_fetch(&g_generation, 1, __ATOMIC_RELEASE); }
+
+namespace {
+uint32_t g_unloads_checked_at;
+}  // namespace
+
+void poll_unloads(uint32_t ticks) {
+    // About once a second: glibc unloads some modules without dlclose, and
+    // a rule read from one must not be applied to what comes next at its
+    // addresses.
+    constexpr uint32_t kEveryTicks = 100;
+    uint32_t last = __atomic_load_n(&g_unloads_checked_at, __ATOMIC_RELAXED);
+    if (ticks - last < kEveryTicks ||
+        !__atomic_compare_exchange_n(&g_unloads_checked_at, &last, ticks, false, __ATOMIC_RELAXED,
+                                     __ATOMIC_RELAXED))
+        return;
+    if (modules_unloaded())
+        forget_unwind_info();
+}
 
 void lock_memos() { futex_lock(&g_memo_lock); }
 void unlock_memos() { futex_unlock(&g_memo_lock); }
@@ -118,6 +190,9 @@ __attribute__((noinline)) int fast_backtrace(uint64_t *buf, int max) {
     uintptr_t rbp = fp[0];
     uintptr_t pc = fp[1];
     uintptr_t sp = reinterpret_cast<uintptr_t>(fp + 2);
+    uintptr_t stack_lo, stack_hi;
+    if (!stack_bounds(&stack_lo, &stack_hi) || sp < stack_lo || sp >= stack_hi)
+        return -1;
 
     Memo *memo = max <= kMemoFrames ? thread_memo() : nullptr;
     const MemoTrace *old = nullptr;
@@ -149,7 +224,8 @@ __attribute__((noinline)) int fast_backtrace(uint64_t *buf, int max) {
                     if (*reinterpret_cast<const uintptr_t *>(o.ra_slot) != up.pc ||
                         (o.rbp_slot && *reinterpret_cast<const uintptr_t *>(o.rbp_slot) != up.rbp))
                         break;
-                    next->frames[n] = MemoFrame{o.pc, o.sp, rbp, o.ra_slot, o.rbp_slot};
+                    next->frames[n] = MemoFrame{o.pc, o.sp, rbp, o.ra_slot, o.rbp_slot, o.cfa_rbp};
+                    uses_rbp |= o.cfa_rbp;
                     if (o.rbp_slot)
                         rbp = up.rbp;
                     ++n;
@@ -160,7 +236,7 @@ __attribute__((noinline)) int fast_backtrace(uint64_t *buf, int max) {
                 sp = old->frames[m].sp;
                 mi = m + 1;
                 if (m + 1 == old->count && old->ended) {
-                    next->frames[n] = MemoFrame{pc, sp, rbp, 0, 0};
+                    next->frames[n] = MemoFrame{pc, sp, rbp, 0, 0, false};
                     ended = true;
                     ++n;
                     break;
@@ -173,21 +249,31 @@ __attribute__((noinline)) int fast_backtrace(uint64_t *buf, int max) {
         const RuleKind kind = rule_kind(rule);
         if (kind == kRuleEnd) {
             if (next)
-                next->frames[n] = MemoFrame{pc, sp, rbp, 0, 0};
+                next->frames[n] = MemoFrame{pc, sp, rbp, 0, 0, false};
             ended = true;
             ++n;
             break;
         }
-        const uintptr_t cfa = ((rule & kRuleCfaRbp) ? rbp : sp) + rule_cfa_offset(rule);
-        if (kind != kRuleStep || cfa <= sp || (cfa & 7) || cfa - sp > kMaxFrameBytes) {
+        if (kind != kRuleStep) {
             if (memo)
                 memo->traces[memo->current].count = 0;
             return -1;
         }
+        const uintptr_t cfa = ((rule & kRuleCfaRbp) ? rbp : sp) + rule_cfa_offset(rule);
         const uintptr_t ra_slot = cfa + rule_ra_offset(rule);
         const uintptr_t rbp_slot = (rule & kRuleRbpSaved) ? cfa + rule_rbp_offset(rule) : 0;
+        if (cfa <= sp || (cfa & 7) || cfa - sp > kMaxFrameBytes || ra_slot < sp ||
+            ra_slot > stack_hi - 8 || (rbp_slot && (rbp_slot < sp || rbp_slot > stack_hi - 8))) {
+            // A rule that does not fit this stack: code the rule was read
+            // from may have been unloaded without dlclose.
+            if (memo)
+                memo->traces[memo->current].count = 0;
+            if (modules_unloaded())
+                forget_unwind_info();
+            return -1;
+        }
         if (next)
-            next->frames[n] = MemoFrame{pc, sp, rbp, ra_slot, rbp_slot};
+            next->frames[n] = MemoFrame{pc, sp, rbp, ra_slot, rbp_slot, (rule & kRuleCfaRbp) != 0};
         uses_rbp |= (rule & kRuleCfaRbp) != 0;
         ++n;
         if (rbp_slot)
@@ -200,7 +286,7 @@ __attribute__((noinline)) int fast_backtrace(uint64_t *buf, int max) {
     if (next) {
         next->count = n;
         next->ended = ended;
-        next->uses_rbp = uses_rbp || (old && old->uses_rbp);
+        next->uses_rbp = uses_rbp;
         memo->current ^= 1;
     }
     return n;

@@ -76,7 +76,7 @@ __attribute__((noinline)) void check_against_libunwind(const uint64_t *fast, int
     uint64_t slow[kCaptureCapacity + 1];
     const int m = libunwind_backtrace(slow, want + 1);
     __asm__ volatile("" ::: "memory");  // keeps the call above out of tail position
-    const int fast_frames = n - 1, slow_frames = m - 2;
+    const int fast_frames = n > 1 ? n - 1 : 0, slow_frames = m > 2 ? m - 2 : 0;
     const int common = fast_frames < slow_frames ? fast_frames : slow_frames;
     int differ = -1;
     for (int i = 0; i < common && differ < 0; ++i)

@@ -31,6 +31,9 @@ int fast_backtrace(uint64_t *buf, int max);
 // dlclose, and their pool's lock held across fork.
 void init_fast_unwind();
 void forget_unwind_memos();
+// Looks, at most about once a second of `ticks` (tracker ticks), for
+// modules the loader unloaded without dlclose, and forgets if any were.
+void poll_unloads(uint32_t ticks);
 void lock_memos();
 void unlock_memos();
 void reset_memos_lock();
