@@ -29,10 +29,14 @@ struct MemoFrame {
     uintptr_t pc;
     uintptr_t sp;
     uintptr_t rbp;
-    uintptr_t ra_slot;   // where the step to the caller read its return address
+    // Where the step to the caller read its return address (a multiple of
+    // 8), plus kCfaRbpBit when the step computed the CFA from %rbp: one word
+    // less to copy for each frame taken from the last stack.
+    uintptr_t ra_slot_rbp;
     uintptr_t rbp_slot;  // where it read the caller's %rbp; 0: kept
-    bool cfa_rbp;        // the step computed the CFA from %rbp
 };
+
+constexpr uintptr_t kCfaRbpBit = 1;
 
 struct MemoTrace {
     int count;
@@ -221,11 +225,11 @@ __attribute__((noinline)) int fast_backtrace(uint64_t *buf, int max) {
                 while (n + 1 < max && m + 1 < old->count) {
                     const MemoFrame &o = old->frames[m];
                     const MemoFrame &up = old->frames[m + 1];
-                    if (*reinterpret_cast<const uintptr_t *>(o.ra_slot) != up.pc ||
+                    if (*reinterpret_cast<const uintptr_t *>(o.ra_slot_rbp & ~kCfaRbpBit) != up.pc ||
                         (o.rbp_slot && *reinterpret_cast<const uintptr_t *>(o.rbp_slot) != up.rbp))
                         break;
-                    next->frames[n] = MemoFrame{o.pc, o.sp, rbp, o.ra_slot, o.rbp_slot, o.cfa_rbp};
-                    uses_rbp |= o.cfa_rbp;
+                    next->frames[n] = MemoFrame{o.pc, o.sp, rbp, o.ra_slot_rbp, o.rbp_slot};
+                    uses_rbp |= (o.ra_slot_rbp & kCfaRbpBit) != 0;
                     if (o.rbp_slot)
                         rbp = up.rbp;
                     ++n;
@@ -236,7 +240,7 @@ __attribute__((noinline)) int fast_backtrace(uint64_t *buf, int max) {
                 sp = old->frames[m].sp;
                 mi = m + 1;
                 if (m + 1 == old->count && old->ended) {
-                    next->frames[n] = MemoFrame{pc, sp, rbp, 0, 0, false};
+                    next->frames[n] = MemoFrame{pc, sp, rbp, 0, 0};
                     ended = true;
                     ++n;
                     break;
@@ -249,7 +253,7 @@ __attribute__((noinline)) int fast_backtrace(uint64_t *buf, int max) {
         const RuleKind kind = rule_kind(rule);
         if (kind == kRuleEnd) {
             if (next)
-                next->frames[n] = MemoFrame{pc, sp, rbp, 0, 0, false};
+                next->frames[n] = MemoFrame{pc, sp, rbp, 0, 0};
             ended = true;
             ++n;
             break;
@@ -273,7 +277,8 @@ __attribute__((noinline)) int fast_backtrace(uint64_t *buf, int max) {
             return -1;
         }
         if (next)
-            next->frames[n] = MemoFrame{pc, sp, rbp, ra_slot, rbp_slot, (rule & kRuleCfaRbp) != 0};
+            next->frames[n] = MemoFrame{pc, sp, rbp, ra_slot | ((rule & kRuleCfaRbp) ? kCfaRbpBit : 0),
+                                        rbp_slot};
         uses_rbp |= (rule & kRuleCfaRbp) != 0;
         ++n;
         if (rbp_slot)
