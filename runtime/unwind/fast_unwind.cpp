@@ -258,21 +258,19 @@ __attribute__((noinline)) int fast_backtrace(uint64_t *buf, int max) {
             ++n;
             break;
         }
-        if (kind != kRuleStep) {
-            if (memo)
-                memo->traces[memo->current].count = 0;
-            return -1;
-        }
         const uintptr_t cfa = ((rule & kRuleCfaRbp) ? rbp : sp) + rule_cfa_offset(rule);
         const uintptr_t ra_slot = cfa + rule_ra_offset(rule);
         const uintptr_t rbp_slot = (rule & kRuleRbpSaved) ? cfa + rule_rbp_offset(rule) : 0;
-        if (cfa <= sp || (cfa & 7) || cfa - sp > kMaxFrameBytes || ra_slot < sp ||
-            ra_slot > stack_hi - 8 || (rbp_slot && (rbp_slot < sp || rbp_slot > stack_hi - 8))) {
-            // A rule that does not fit this stack: code the rule was read
-            // from may have been unloaded without dlclose.
+        const bool fits = cfa > sp && !(cfa & 7) && cfa - sp <= kMaxFrameBytes && ra_slot >= sp &&
+                          ra_slot <= stack_hi - 8 &&
+                          (!rbp_slot || (rbp_slot >= sp && rbp_slot <= stack_hi - 8));
+        if (kind != kRuleStep || !fits) {
+            // This stack goes to libunwind; the memo must not describe it.
             if (memo)
                 memo->traces[memo->current].count = 0;
-            if (modules_unloaded())
+            // A rule that does not fit this stack: the code it was read
+            // from may have been unloaded without dlclose.
+            if (kind == kRuleStep && modules_unloaded())
                 forget_unwind_info();
             return -1;
         }

@@ -85,9 +85,4 @@ void lock_rules() { futex_lock(&g_lock); }
 void unlock_rules() { futex_unlock(&g_lock); }
 void reset_rules_lock() { futex_reset(&g_lock); }
 
-uint64_t cached_rule_count() {
-    FutexGuard guard(&g_lock);
-    return g_rule_table ? g_rule_table->used : 0;
-}
-
 }  // namespace memleak::unwind

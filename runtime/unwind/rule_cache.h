@@ -60,7 +60,4 @@ void lock_rules();
 void unlock_rules();
 void reset_rules_lock();
 
-// The number of rules cached (for tests).
-uint64_t cached_rule_count();
-
 }  // namespace memleak::unwind
