@@ -6,6 +6,7 @@
 #include <dwarf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -97,6 +98,47 @@ const char *Symbolizer::demangle(const char *name) {
     return demangled_;
 }
 
+const Symbolizer::Indexed *Symbolizer::index_cus(Dwfl_Module *mod) {
+    for (const Indexed &done : indexed_)
+        if (done.module == mod)
+            return &done;
+    const size_t first = cu_ranges_.size();
+    Dwarf_Addr bias = 0;
+    if (Dwarf *dw = dwfl_module_getdwarf(mod, &bias)) {
+        Dwarf_CU *cu = nullptr;
+        Dwarf_Die cudie;
+        bool room = true;
+        while (room && dwarf_get_units(dw, cu, &cu, nullptr, nullptr, &cudie, nullptr) == 0) {
+            Dwarf_Addr base = 0, start = 0, end = 0;
+            ptrdiff_t offset = 0;
+            while (room && (offset = dwarf_ranges(&cudie, offset, &base, &start, &end)) > 0)
+                if (end > start)
+                    room = cu_ranges_.push(CuRange{start, end, dwarf_dieoffset(&cudie)});
+        }
+        std::sort(cu_ranges_.begin() + first, cu_ranges_.end(),
+                  [](const CuRange &a, const CuRange &b) { return a.start < b.start; });
+    }
+    if (!indexed_.push(Indexed{mod, first, cu_ranges_.size() - first}))
+        return nullptr;
+    return &indexed_[indexed_.size() - 1];
+}
+
+bool Symbolizer::find_cu(Dwfl_Module *mod, uint64_t addr, uint64_t *cu_offset) {
+    const Indexed *index = index_cus(mod);
+    if (index == nullptr || index->count == 0)
+        return false;
+    const CuRange *begin = cu_ranges_.begin() + index->first;
+    const CuRange *end = begin + index->count;
+    // Ranges of different CUs do not overlap: only the last one starting
+    // at or before addr can hold it.
+    const CuRange *after = std::upper_bound(
+        begin, end, addr, [](uint64_t a, const CuRange &r) { return a < r.start; });
+    if (after == begin || addr >= after[-1].end)
+        return false;
+    *cu_offset = after[-1].cu_offset;
+    return true;
+}
+
 bool Symbolizer::in_operator_new(uint64_t pc) {
     if (dwfl_ == nullptr || pc == 0)
         return false;
@@ -133,12 +175,32 @@ bool Symbolizer::frames(uint64_t pc, FrameFn fn, void *ctx) {
     if (Dwfl_Line *line = dwfl_module_getsrc(mod, addr))
         src_file = dwfl_lineinfo(line, nullptr, &src_line, nullptr, nullptr, nullptr);
 
+    // elfutils finds an address's CU through .debug_aranges only; without
+    // them (clang's default) the CUs' own ranges say, and the line comes
+    // from that CU's line table.
+    Dwarf_Addr cu_bias = 0;
+    Dwarf_Die *cudie = dwfl_module_addrdie(mod, addr, &cu_bias);
+    Dwarf_Die found_cu;
+    uint64_t cu_offset = 0;
+    if (cudie == nullptr) {
+        Dwarf *dw = dwfl_module_getdwarf(mod, &cu_bias);
+        if (dw != nullptr && find_cu(mod, addr - cu_bias, &cu_offset) &&
+            dwarf_offdie(dw, cu_offset, &found_cu) != nullptr) {
+            cudie = &found_cu;
+            if (src_file == nullptr)
+                if (Dwarf_Line *line = dwarf_getsrc_die(cudie, addr - cu_bias)) {
+                    src_file = dwarf_linesrc(line, nullptr, nullptr);
+                    if (dwarf_lineno(line, &src_line) != 0)
+                        src_line = 0;
+                }
+        }
+    }
+
     // The chain of scopes around the address, innermost first, through the
     // concrete inlined instances (not their abstract origins).
     Dwarf_Die *scopes = nullptr;
     int nscopes = 0;
-    Dwarf_Addr cu_bias = 0;
-    if (Dwarf_Die *cudie = dwfl_module_addrdie(mod, addr, &cu_bias)) {
+    if (cudie != nullptr) {
         Dwarf_Die *around = nullptr;
         if (dwarf_getscopes(cudie, addr - cu_bias, &around) > 0) {
             Dwarf_Die innermost = around[0];

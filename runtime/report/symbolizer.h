@@ -7,7 +7,10 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "report/scratch.h"
+
 struct Dwfl;
+struct Dwfl_Module;
 
 namespace memleak::report {
 
@@ -46,11 +49,30 @@ public:
     bool in_operator_new(uint64_t pc);
 
 private:
+    // A compile unit's address range, for modules without .debug_aranges
+    // (clang emits none), where elfutils cannot map an address to its CU.
+    struct CuRange {
+        uint64_t start;  // as in the DWARF: run-time address minus the module's bias
+        uint64_t end;
+        uint64_t cu_offset;
+    };
+
     const char *demangle(const char *name);
+    // The .debug_info offset of the CU whose own ranges hold `addr` (an
+    // address as in the DWARF); false if none does.
+    bool find_cu(Dwfl_Module *mod, uint64_t addr, uint64_t *cu_offset);
+    struct Indexed {
+        Dwfl_Module *module;
+        size_t first;  // its ranges are cu_ranges_[first, first + count)
+        size_t count;
+    };
+    const Indexed *index_cus(Dwfl_Module *mod);
 
     Dwfl *dwfl_ = nullptr;
     char *(*cxa_demangle_)(const char *, char *, size_t *, int *) = nullptr;
     char *demangled_ = nullptr;  // from __cxa_demangle, released on the next call
+    Scratch<CuRange> cu_ranges_;  // one run per module, sorted by start
+    Scratch<Indexed> indexed_;
 };
 
 }  // namespace memleak::report

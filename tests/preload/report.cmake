@@ -15,6 +15,32 @@ foreach(_src report_leaks.c report_leaks_cpp.cpp report_clean.c report_clean_cpp
 endforeach()
 target_include_directories(report_midrun PRIVATE ${PROJECT_SOURCE_DIR}/runtime/include)
 
+# The same leaky programs built by clang, which emits no .debug_aranges: the
+# exit report must still find each frame's compile unit and file:line.
+find_program(MEMLEAK_CLANG clang)
+find_program(MEMLEAK_CLANGXX clang++)
+if(MEMLEAK_CLANG AND MEMLEAK_CLANGXX)
+  set(_clang_programs)
+  foreach(_opt O0 O2)
+    foreach(_src report_leaks.c report_leaks_cpp.cpp)
+      get_filename_component(_name ${_src} NAME_WE)
+      get_filename_component(_ext ${_src} EXT)
+      set(_compiler ${MEMLEAK_CLANG})
+      if(_ext STREQUAL ".cpp")
+        set(_compiler ${MEMLEAK_CLANGXX})
+      endif()
+      set(_out ${CMAKE_CURRENT_BINARY_DIR}/${_name}_clang_${_opt})
+      add_custom_command(OUTPUT ${_out}
+        COMMAND ${_compiler} -g -${_opt} -o ${_out} ${CMAKE_CURRENT_SOURCE_DIR}/${_src}
+        DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${_src}
+        COMMENT "Building ${_name}_clang_${_opt} with clang"
+        VERBATIM)
+      list(APPEND _clang_programs ${_out})
+    endforeach()
+  endforeach()
+  add_custom_target(report_clang_programs ALL DEPENDS ${_clang_programs})
+endif()
+
 # The writer and the suppression language, without a process around them.
 add_executable(report_units report_units.cpp)
 target_link_libraries(report_units PRIVATE memleak_report GTest::gtest_main)
@@ -26,7 +52,7 @@ set(_report_env
   REPORT_BIN_DIR=${CMAKE_CURRENT_BINARY_DIR}
   PYTHONDONTWRITEBYTECODE=1
 )
-foreach(_case Leaks CxxLeaks Clean ExitCode Cap Frames Suppressions Midrun BusyExit Fork)
+foreach(_case Leaks CxxLeaks Clang Clean ExitCode Cap Frames Suppressions Midrun BusyExit Fork)
   add_test(NAME report.${_case}
     COMMAND /usr/bin/python3 -m unittest -v report_test.${_case}Tests
     WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})

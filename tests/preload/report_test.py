@@ -280,6 +280,45 @@ class CxxLeaksTests(ReportCase):
                             for f in growth), report.text)
 
 
+class ClangTests(ReportCase):
+    """The same programs built by clang at -O0 and -O2. clang writes no
+    .debug_aranges, the table elfutils maps addresses to compile units
+    with, so the report must find each frame's unit by its own ranges."""
+
+    BUILDS = ("clang_O0", "clang_O2")
+
+    def setUp(self):
+        missing = [p for p in ("report_leaks_" + b for b in self.BUILDS)
+                   if not os.path.isfile(program(p))]
+        if missing:
+            self.skipTest("clang is not installed: %s not built" % ", ".join(missing))
+
+    def test_every_mark_is_reported_with_its_counts(self):
+        for source, base in (("report_leaks.c", "report_leaks"),
+                             ("report_leaks_cpp.cpp", "report_leaks_cpp")):
+            marks, calls = read_marks(source)
+            for build in self.BUILDS:
+                with self.subTest(program=base + "_" + build):
+                    report, _ = self.report_of(base + "_" + build)
+                    for mark in marks.values():
+                        self.check_mark(report, mark, calls)
+                    self.assertEqual(report.summary, (sum(m.bytes for m in marks.values()),
+                                                      sum(m.blocks for m in marks.values())))
+
+    def test_file_suppression_gives_gcc_s_verdict(self):
+        marks, _ = read_marks("report_leaks.c")
+        total, blocks = sum(m.bytes for m in marks.values()), sum(m.blocks for m in marks.values())
+        supp = os.path.join(self.tmp.name, "by-file.supp")
+        with open(supp, "w") as f:
+            f.write("leak:report_leaks.c\n")
+        env = {"MEMLEAK_SUPPRESSIONS": supp, "MEMLEAK_EXITCODE": "23"}
+        for prog in ("report_leaks",) + tuple("report_leaks_" + b for b in self.BUILDS):
+            with self.subTest(program=prog):
+                report, _ = self.report_of(prog, env=env, expect_rc=0)
+                self.assertEqual(report.suppressed, (total, blocks, 1), report.text)
+                self.assertEqual(report.summary, (0, 0), report.text)
+
+
 class CleanTests(ReportCase):
     """Clean programs: no report, same output, same exit status."""
 
