@@ -1,0 +1,131 @@
+/*
+ * What the reachability test programs share.
+ *
+ * Each program builds a heap whose blocks fall in known classes (marked in
+ * the source with REACH: lines, see tests/reach/reach.py), then reaches a
+ * stable point: every thread it started is parked, it writes "ready" to
+ * stdout and waits for one line on stdin. gdb attaches or takes a core
+ * there. Then it ends the way argv[1] says:
+ *   exit   (default) main returns, with the other threads still parked,
+ *          so an exit-time leak check (valgrind's, the runtime's) sees the
+ *          same heap and the same roots;
+ *   abort  abort(), for a core written by the kernel.
+ *
+ * Pointers that must not stay anywhere by accident are handled with care:
+ * the work is done in out-of-line helpers whose frames are dead by the
+ * time the program waits, and the dead stack below the waiting frames is
+ * wiped, because a reachability scan takes the 128-byte red zone below the
+ * stack pointer as live (valgrind does).
+ */
+#ifndef REACH_SUPPORT_H
+#define REACH_SUPPORT_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define KEEP_FRAME __attribute__((noipa))
+#else
+#define KEEP_FRAME __attribute__((noinline))
+#endif
+/* Helpers not every program calls. */
+#define REACH_HELPER KEEP_FRAME __attribute__((unused))
+
+/* Writes n bytes of c at p out of the compiler's sight, so it can neither
+ * drop an allocation nobody reads nor fold malloc and memset into calloc:
+ * each marked line must allocate exactly as written. */
+REACH_HELPER static void reach_fill(void *p, int c, size_t n) {
+    memset(p, c, n);
+}
+
+/* Stores pointer p at base + offset, also out of sight: a store into a
+ * block that is freed next is otherwise dead and may be dropped. The sum
+ * is formed in the store's address only, so no register is left holding
+ * an interior pointer into base. */
+REACH_HELPER static void reach_store_ptr(void *base, size_t offset, const void *p) {
+    memcpy((char *)base + offset, &p, sizeof p);
+}
+
+/* A pointer XORed with this is no address a scanner could take for one. */
+#define REACH_HIDE_KEY UINT64_C(0x5a5a5a5a5a5a5a5a)
+
+static inline void reach_say(const char *s) {
+    size_t n = strlen(s);
+    while (n > 0) {
+        ssize_t w = write(1, s, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static inline void reach_wait_line(void) {
+    char c;
+    for (;;) {
+        ssize_t r = read(0, &c, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || c == '\n')
+            return;
+    }
+}
+
+/* Zeroes the stack below the caller's frame, where dead frames of the
+ * allocator and of the helpers still hold the pointers they handled. */
+KEEP_FRAME static void reach_wipe_stack(void) {
+    volatile char area[32768];
+    for (size_t i = 0; i < sizeof area; i++)
+        area[i] = 0;
+}
+
+/* A pipe the parked threads write one byte to once they hold their
+ * pointers where they will keep them. */
+static int reach_parked[2] = {-1, -1};
+
+static inline void reach_init_parking(void) {
+    if (pipe(reach_parked) != 0)
+        abort();
+}
+
+static inline void reach_signal_parked(void) {
+    char c = 'p';
+    while (write(reach_parked[1], &c, 1) < 0 && errno == EINTR) {
+    }
+}
+
+static inline void reach_wait_parked(int threads) {
+    char c;
+    while (threads > 0) {
+        ssize_t r = read(reach_parked[0], &c, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            abort();
+        threads--;
+    }
+}
+
+/* Parks the calling thread for good: the process ends around it. */
+REACH_HELPER static void reach_park_forever(void) {
+    reach_signal_parked();
+    for (;;)
+        pause();
+}
+
+/* The stable point, then the end argv[1] asks for; main returns this. */
+KEEP_FRAME static int reach_finish(int argc, char **argv) {
+    reach_wipe_stack();
+    reach_say("ready\n");
+    reach_wait_line();
+    if (argc > 1 && strcmp(argv[1], "abort") == 0)
+        abort();
+    return 0;
+}
+
+#endif
