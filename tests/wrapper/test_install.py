@@ -73,6 +73,11 @@ class Install(unittest.TestCase):
             self.assertTrue(os.path.isfile(self.path("share", "memleak", "gdb", name)), name)
         self.assertFalse(os.path.exists(self.path("share", "memleak", "gdb", "memleak_gdb",
                                                   "__pycache__")))
+        # The command is a thin entry over its package, installed apart from bin/.
+        for name in ("main.py", "args.py", "targets.py", "commands.py", "output.py"):
+            self.assertTrue(os.path.isfile(self.path("share", "memleak", "cli", "memleak_cli",
+                                                     name)), name)
+        self.assertEqual(sorted(os.listdir(self.path("bin"))), ["memleak"])
 
     def test_headers_compile(self):
         programs = {

@@ -1,0 +1,153 @@
+"""The command line: the parser, every subcommand's options and help texts,
+and the check of a gdb memleak command given after a target."""
+
+import argparse
+import shlex
+import sys
+
+from .errors import Failure
+from .launch import LEAK_EXIT_CODE
+
+GDB_EPILOG = """\
+COMMAND (default: top) is a gdb memleak command with its options:
+  top [N] [--by bytes|count] [--depth D] [--folded] [--svg FILE]
+  dump [--min-size B] [--limit N]
+  since POINT [--dump] [--fail-over BYTES] [top options]
+      POINT: a sequence number, a mark name, or a duration back (90s, 5m, 1h)
+  mark [NAME]            (live processes only)
+  stats
+  and on all of them: --json, --output FILE, --suppressions FILE
+"""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the project's error style: usage, then one `memleak:` line, status 2."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        sys.stderr.write("memleak: %s\n" % message)
+        sys.exit(2)
+
+
+def build_parser():
+    """The parser; the chosen subcommand's name is in `subcommand` (None
+    when none was given)."""
+    parser = Parser(
+        prog="memleak",
+        description="Find what holds memory in a C/C++ program: record live heap blocks "
+                    "with libmemleak.so, read them with gdb from a live process or a core.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run `memleak SUBCOMMAND --help` for each one's options. "
+               "Errors print one `memleak:` line and exit 2.")
+    sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
+    add_run(sub)
+    add_attach(sub)
+    add_core(sub)
+    add_demo(sub)
+    return parser
+
+
+def add_run(sub):
+    run = sub.add_parser(
+        "run", help="run a program with the runtime preloaded",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run PROG with libmemleak.so preloaded. The exit status is PROG's "
+                    "(128+N if a signal N killed it).",
+        epilog="examples:\n"
+               "  memleak run -- ./server --port 8080\n"
+               "  memleak run --report leaks.txt -- ./tool input\n"
+               "  memleak run --fail-on-leak --suppressions lsan.supp -- ./unit_tests\n")
+    run.add_argument("--report", metavar="FILE",
+                     help="write the live-block report at exit to FILE (`stderr` for the "
+                          "terminal; %%p in FILE is the pid)")
+    run.add_argument("--depth", metavar="N", type=depth_value,
+                     help="frames recorded per allocation stack (1-256, default 32)")
+    run.add_argument("--suppressions", metavar="FILE",
+                     help="LeakSanitizer-style `leak:PATTERN` lines; matching stacks are "
+                          "left out of the exit report and of --fail-on-leak")
+    run.add_argument("--fail-on-leak", action="store_true",
+                     help="exit with status %d if blocks are still live at exit (report on "
+                          "stderr unless --report); a clean program keeps its status"
+                          % LEAK_EXIT_CODE)
+    run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- PROG ARGS",
+                     help="the program and its arguments")
+
+
+def add_attach(sub):
+    attach = sub.add_parser(
+        "attach", help="read a running process's live blocks with gdb",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Attach gdb to PID (a process running the runtime), run one memleak "
+                    "command, detach. The process pauses only while gdb reads. The exit "
+                    "status is gdb's: non-zero when the command failed.",
+        epilog=GDB_EPILOG + "\nexamples:\n  memleak attach 4242\n"
+                            "  memleak attach 4242 since 5m --json\n"
+                            "  memleak attach 4242 top --svg flame.svg\n")
+    attach.add_argument("pid", metavar="PID")
+    attach.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND",
+                        help="memleak command and options (default: top)")
+
+
+def add_core(sub):
+    core = sub.add_parser(
+        "core", help="read the live blocks saved in a core file",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Load PROG and CORE (dumped by PROG running the runtime, e.g. with "
+                    "gcore) in gdb and run one memleak command. The exit status is gdb's.",
+        epilog=GDB_EPILOG + "\nexamples:\n  memleak core ./server core.4242\n"
+                            "  memleak core ./server core.4242 since startup --fail-over 10MiB\n")
+    core.add_argument("program", metavar="PROG")
+    core.add_argument("core", metavar="CORE")
+    core.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND",
+                      help="memleak command and options (default: top)")
+
+
+def add_demo(sub):
+    demo = sub.add_parser(
+        "demo", help="a guided tour on a bundled leaky service",
+        description="Build what is missing, start the bundled leaky service under the "
+                    "runtime, and show top, mark/since and a core file, step by step.")
+    demo.add_argument("--seconds", type=float, default=3.0, metavar="S",
+                      help="how long the service runs between steps (default 3)")
+    demo.add_argument("--keep", action="store_true",
+                      help="keep the core file and the service's log next to the flame graph")
+
+
+def depth_value(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a number" % text) from None
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError("must be between 1 and 256")
+    return value
+
+
+def run_command(words):
+    """The program and its arguments after `run [OPTIONS]`, without `--`."""
+    command = list(words)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise Failure("run: no program given (usage: memleak run [OPTIONS] -- PROG ARGS...)")
+    return command
+
+
+def gdb_command_line(layout, command):
+    """The `memleak ...` line for gdb from the words after the target,
+    checked with the extension's own parser."""
+    words = list(command)
+    if words and words[0] == "--":
+        words = words[1:]
+    if words and words[0] == "memleak":
+        words = words[1:]
+    if not words:
+        words = ["top"]
+    args = layout.extension_module("args")
+    if words[0] not in args.SUBCOMMANDS:
+        raise Failure("unknown command %r (commands: %s)" % (words[0], ", ".join(args.SUBCOMMANDS)))
+    try:
+        args.parse(words[0], " ".join(shlex.quote(w) for w in words[1:]))
+    except args.UsageError as error:
+        raise Failure(str(error)) from None
+    return "memleak " + " ".join(shlex.quote(w) for w in words)

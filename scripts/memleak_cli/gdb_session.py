@@ -1,0 +1,43 @@
+"""One memleak command in gdb -batch, on one target."""
+
+import os
+import subprocess
+import time
+
+from .errors import Failure
+from .layout import gdb_path
+from .output import relay
+
+_MARKER = "memleak-wrapper-%d-%d\n" % (os.getpid(), int(time.time() * 1000))
+
+
+def run(layout, target, command_line):
+    """Runs `command_line` in gdb on `target`; its output is streamed
+    (see output.relay). Returns gdb's exit status."""
+    gdb = gdb_path()
+    extension = layout.check_extension()
+    marker_py = ("python import sys; sys.stderr.write(%r); sys.stderr.flush(); "
+                 "sys.stdout.write(%r); sys.stdout.flush()" % (_MARKER, _MARKER))
+    argv = [gdb, "-nx", "-batch", "-q",
+            "-iex", "set debuginfod enabled off",
+            "-iex", "set auto-load python-scripts off",
+            "-iex", "set print thread-events off",
+            "-iex", "set print inferior-events off",
+            "-iex", "set confirm off"]
+    argv += target.gdb_args()
+    argv += ["-x", extension, "-ex", marker_py, "-ex", command_line]
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+    except OSError as error:
+        raise Failure("cannot run %s: %s" % (gdb, error.strerror)) from None
+    unfinished = relay(proc, _MARKER, target.on_error)
+    status = proc.wait()
+    if unfinished is not None:
+        # gdb stopped before running the command: say why, in its words.
+        message = target.on_error(unfinished)
+        if message:
+            raise Failure(message)
+        lines = [l for l in unfinished.splitlines() if l.strip()]
+        raise Failure("gdb failed: %s" % (lines[-1] if lines else "exit status %d" % status))
+    return 128 - status if status < 0 else status

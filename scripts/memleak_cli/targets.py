@@ -1,0 +1,180 @@
+"""What gdb reads, and everything that can be checked before gdb runs.
+
+A target gives gdb's command-line arguments that open it (`gdb_args`), the
+checks worth making first (`check`, raising Failure with the reason), and
+the translation of gdb's own error text into one clear line (`on_error`,
+None when the text says nothing the target knows about).
+"""
+
+import os
+import pwd
+import re
+
+from .corenotes import read_core_notes
+from .errors import Failure
+
+_MISMATCH = "core file may not match specified executable file"
+_PTRACE_DENIED = re.compile(r"ptrace: Operation not permitted|Could not attach to process")
+_NO_PROCESS = re.compile(r"ptrace: No such process")
+_RUNTIME_MAPPED = re.compile(r"/libmemleak[^/\s]*\.so")
+
+
+class Attach:
+    """A local process, by pid: gdb attaches, reads, detaches."""
+
+    def __init__(self, pid_text):
+        try:
+            self.pid = int(pid_text)
+            if self.pid <= 0:
+                raise ValueError
+        except ValueError:
+            raise Failure("attach: %r is not a process id" % pid_text) from None
+        self.name = None
+
+    def check(self):
+        self.name = check_attachable(self.pid)
+
+    def gdb_args(self):
+        return ["-p", str(self.pid)]
+
+    def on_error(self, text):
+        if _PTRACE_DENIED.search(text):
+            return ptrace_denied_message(self.pid, self.name)
+        if _NO_PROCESS.search(text):
+            return "pid %d (%s) exited before gdb could attach" % (self.pid, self.name)
+        return None
+
+
+class Core:
+    """A core file and the program that dumped it."""
+
+    def __init__(self, layout, program, core):
+        self.layout = layout
+        self.program = program
+        self.core = core
+
+    def check(self):
+        check_core(self.layout, self.program, self.core)
+
+    def gdb_args(self):
+        return [os.path.abspath(self.program), "-c", os.path.abspath(self.core)]
+
+    def on_error(self, text):
+        if _MISMATCH in text:
+            return ("core %s does not match %s (gdb: %s); give the program that dumped it"
+                    % (self.core, self.program, _MISMATCH))
+        return None
+
+
+def proc_status(pid):
+    fields = {}
+    with open("/proc/%d/status" % pid) as handle:
+        for line in handle:
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+    return fields
+
+
+def has_cap_sys_ptrace():
+    try:
+        cap = int(proc_status(os.getpid()).get("CapEff", "0"), 16)
+    except (OSError, ValueError):
+        return False
+    return bool(cap & (1 << 19))
+
+
+def ptrace_scope():
+    try:
+        with open("/proc/sys/kernel/yama/ptrace_scope") as handle:
+            return int(handle.read().strip())
+    except (OSError, ValueError):
+        return 0
+
+
+def user_name(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return "uid %d" % uid
+
+
+def process_name(pid):
+    try:
+        return proc_status(pid).get("Name", "?")
+    except OSError:
+        return "?"
+
+
+def check_attachable(pid):
+    """Everything that can be checked before gdb: the process, ptrace, the
+    runtime. Returns the process's name."""
+    if pid == os.getpid():
+        raise Failure("cannot attach to the memleak command itself")
+    if not os.path.isdir("/proc/%d" % pid):
+        raise Failure("no process with pid %d" % pid)
+    try:
+        status = proc_status(pid)
+    except OSError:
+        raise Failure("no process with pid %d" % pid) from None
+    name = status.get("Name", "?")
+    if status.get("State", "").startswith("Z"):
+        raise Failure("pid %d (%s) has exited (zombie); nothing to read" % (pid, name))
+    uid = int(status.get("Uid", "0").split()[0])
+    privileged = has_cap_sys_ptrace()
+    scope = ptrace_scope()
+    if scope >= 3:
+        raise Failure("ptrace is disabled on this system (kernel.yama.ptrace_scope=3); "
+                      "attach is impossible until reboot, use a core file instead")
+    if uid != os.geteuid() and not privileged:
+        raise Failure("pid %d (%s) belongs to %s; run memleak as that user or as root"
+                      % (pid, name, user_name(uid)))
+    if scope == 2 and not privileged:
+        raise Failure("kernel.yama.ptrace_scope=2 allows only root to attach; run as root")
+    tracer = int(status.get("TracerPid", "0") or 0)
+    if tracer:
+        raise Failure("pid %d (%s) is already traced by pid %d (%s); detach that debugger first"
+                      % (pid, name, tracer, process_name(tracer)))
+    try:
+        with open("/proc/%d/maps" % pid) as handle:
+            maps = handle.read()
+    except PermissionError:
+        raise Failure("cannot read /proc/%d/maps: pid %d (%s) is not ours to inspect"
+                      % (pid, pid, name)) from None
+    except OSError:
+        raise Failure("no process with pid %d" % pid) from None
+    if not _RUNTIME_MAPPED.search(maps):
+        raise Failure("pid %d (%s) does not run the memleak runtime; start it with "
+                      "`memleak run -- PROG` (or LD_PRELOAD=libmemleak.so)" % (pid, name))
+    return name
+
+
+def ptrace_denied_message(pid, name):
+    scope = ptrace_scope()
+    if scope == 1:
+        return ("cannot attach to pid %d (%s): kernel.yama.ptrace_scope=1 lets you attach only to "
+                "your own child processes; run as root, or `sysctl kernel.yama.ptrace_scope=0`"
+                % (pid, name))
+    return "cannot attach to pid %d (%s): ptrace not permitted" % (pid, name)
+
+
+def check_core(layout, prog, core):
+    if not os.path.exists(prog):
+        raise Failure("%s: no such program" % prog)
+    if not os.path.isfile(prog):
+        raise Failure("%s: not a program file" % prog)
+    if not os.path.exists(core):
+        raise Failure("%s: no such core file" % core)
+    comm, files = read_core_notes(layout, core)
+    prog_real = os.path.realpath(prog)
+    if files:
+        if not any(re.search(r"/libmemleak[^/]*\.so", f) for f in files):
+            raise Failure("%s was not dumped from a process running the memleak runtime "
+                          "(no libmemleak.so among its mappings)" % core)
+        in_core = {os.path.realpath(f) for f in files} | set(files)
+        if prog_real not in in_core and prog not in in_core:
+            exe = [f for f in files if comm and os.path.basename(f).startswith(comm)]
+            raise Failure("core %s does not match %s: it was dumped by %s"
+                          % (core, prog, exe[0] if exe else (comm or "another program")))
+    elif comm and not os.path.basename(prog_real).startswith(comm) \
+            and not os.path.basename(prog).startswith(comm):
+        raise Failure("core %s does not match %s: it was dumped by %s" % (core, prog, comm))
