@@ -11,7 +11,7 @@ import traceback
 
 import gdb
 
-from . import aggregate, args as cmdargs, commands, corefile, maps, reader
+from . import aggregate, args as cmdargs, commands, corefile, demangle, maps, reader
 from .errors import MemleakError, ReadError
 
 NO_TARGET = "no process or core file: attach with gdb -p PID or open a core"
@@ -126,6 +126,10 @@ def _minimal_name(pc):
     return name[:plus] if plus > 0 else name
 
 
+# Names of code without debug info, decoded as the exit report decodes them.
+_demangle = demangle.Demangler(demangle.cxa_demangle())
+
+
 def symbolize(pc):
     """Frames for one return address, innermost first. The lookup uses pc-1
     (the call instruction, not the one after it). Inlined calls at that
@@ -155,7 +159,7 @@ def symbolize(pc):
         objname = None
     if not functions:
         try:
-            name = _minimal_name(look)
+            name = _demangle(_minimal_name(look))
         except gdb.error:
             name = None
         where = _cache.mappings().locate(pc)
