@@ -133,7 +133,10 @@ void parse_options(Options *out, const char *(*getenv_fn)(const char *), int err
 const Options &options() { return g_options; }
 
 void load_options() {
-    parse_options(&g_options, [](const char *name) -> const char * { return getenv(name); }, 2);
+    // secure_getenv: in a secure-execution process (setuid, setgid, file
+    // capabilities) the environment belongs to a less privileged user, so
+    // every option keeps its default (report off), as glibc does for MALLOC_*.
+    parse_options(&g_options, [](const char *name) -> const char * { return secure_getenv(name); }, 2);
     if (g_options.help)
         write_option_help(2);
 }

@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -409,6 +410,63 @@ int write_report(const memleak_introspect_t *ix, int fd, const Settings &setting
 
 namespace {
 
+int open_retrying(const char *path, int flags, mode_t mode) {
+    int fd;
+    do
+        fd = open(path, flags, mode);
+    while (fd < 0 && errno == EINTR);
+    return fd;
+}
+
+// The report file, opened the way a careful tool does it in a directory
+// others may write to (/tmp): created exclusively when it does not exist;
+// an existing one is reused only when it is this user's regular file (then
+// emptied) or a FIFO or character device (a pipe reader, /dev/null). A
+// symbolic link as the last component is never followed, so a link planted
+// by another user cannot send the report over a file of theirs choosing.
+int open_report_file(const char *path) {
+    constexpr int kFlags = O_WRONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC;
+    int fd = open_retrying(path, kFlags | O_CREAT | O_EXCL, 0644);
+    if (fd >= 0 || errno != EEXIST)
+        return fd;
+    // Non-blocking: a FIFO nobody reads fails (ENXIO) instead of hanging.
+    fd = open_retrying(path, kFlags | O_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    int err = 0;
+    if (fstat(fd, &st) != 0)
+        err = errno;
+    else if (S_ISREG(st.st_mode) && st.st_uid != geteuid())
+        err = EPERM;
+    else if (S_ISREG(st.st_mode) && ftruncate(fd, 0) != 0)
+        err = errno;
+    else if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode))
+        err = EINVAL;
+    else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)
+        err = errno;
+    if (err != 0) {
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
+
+// Why the report file was refused, in words that name the rule.
+const char *open_error_text(int err) {
+    switch (err) {
+    case ELOOP:
+        return "a symbolic link (not followed)";
+    case EPERM:
+        return "a file of another user (not overwritten)";
+    case EINVAL:
+        return "neither a regular file, a FIFO nor a character device";
+    default:
+        return strerrordesc_np(err);
+    }
+}
+
 // Opens where the report goes: "stderr", or a path in which %p becomes the
 // pid. Returns the fd, or -1 with errno set.
 int open_output(const char *spec, bool *close_after) {
@@ -435,10 +493,7 @@ int open_output(const char *spec, bool *close_after) {
         }
     }
     path[n] = '\0';
-    int fd;
-    do
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    while (fd < 0 && errno == EINTR);
+    const int fd = open_report_file(path);
     *close_after = fd >= 0;
     return fd;
 }
@@ -535,7 +590,7 @@ void exit_report() {
     const int err = report_to(opts.report[0] != '\0' ? opts.report : "stderr", true, &totals);
     if (err != 0 && opts.report[0] != '\0') {
         Writer w(STDERR_FILENO);
-        w.str("memleak: MEMLEAK_REPORT=").str(opts.report).str(": ").str(strerrordesc_np(err)).ch('\n');
+        w.str("memleak: MEMLEAK_REPORT=").str(opts.report).str(": ").str(open_error_text(err)).ch('\n');
     }
     if (opts.exitcode != 0 && totals.blocks != 0) {
         if (!released)

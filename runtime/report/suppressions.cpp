@@ -1,8 +1,10 @@
 #include "report/suppressions.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,8 +16,15 @@ namespace memleak::report {
 namespace {
 
 constexpr size_t kMaxFileSize = 16u << 20;
+constexpr int kPipeWaitMs = 1000;
 
 bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+
+uint64_t monotonic_ms() {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
 
 void error_prefix(Writer &err, const char *path) {
     err.str("memleak: MEMLEAK_SUPPRESSIONS=").str(path).str(": ");
@@ -79,24 +88,35 @@ Suppressions::~Suppressions() {
 }
 
 bool Suppressions::load(const char *path, Writer &err) {
-    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    // Non-blocking: opening a FIFO without a writer would otherwise wait
+    // forever, at exit, inside somebody else's program.
+    int fd;
+    do
+        fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        const int e = fd < 0 ? errno : (S_ISREG(st.st_mode) ? errno : EINVAL);
+    int open_errno = 0;
+    if (fd < 0 || fstat(fd, &st) != 0)
+        open_errno = errno;
+    else if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))
+        open_errno = EINVAL;
+    else if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > kMaxFileSize)
+        open_errno = EFBIG;
+    if (open_errno != 0) {
         if (fd >= 0)
             close(fd);
         error_prefix(err, path);
-        err.str("cannot read: ").str(e == EINVAL ? "not a regular file" : strerrordesc_np(e));
-        err.str("; no suppressions applied\n");
+        if (open_errno == EFBIG)
+            err.str("larger than ").dec(kMaxFileSize >> 20).str(" MiB; no suppressions applied\n");
+        else
+            err.str("cannot read: ").str(open_errno == EINVAL ? "not a regular file or a FIFO" : strerrordesc_np(open_errno))
+                .str("; no suppressions applied\n");
         return false;
     }
-    if (static_cast<uint64_t>(st.st_size) > kMaxFileSize) {
-        close(fd);
-        error_prefix(err, path);
-        err.str("larger than ").dec(kMaxFileSize >> 20).str(" MiB; no suppressions applied\n");
-        return false;
-    }
-    text_size_ = static_cast<size_t>(st.st_size) + 1;
+    const bool fifo = S_ISFIFO(st.st_mode);
+    // A FIFO's size is known only once read: room for the largest file
+    // accepted, which anonymous memory backs only as it is written.
+    text_size_ = (fifo ? kMaxFileSize : static_cast<size_t>(st.st_size)) + 1;
     void *p = mmap(nullptr, text_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
         close(fd);
@@ -107,15 +127,39 @@ bool Suppressions::load(const char *path, Writer &err) {
     }
     text_ = static_cast<char *>(p);
     size_t got = 0;
+    // A FIFO is read until its writers close it, waiting at most
+    // kPipeWaitMs in all for a writer to connect or to write: one that
+    // does neither loses its suppressions rather than holding the
+    // program's exit.
+    const uint64_t deadline = fifo ? monotonic_ms() + kPipeWaitMs : 0;
     while (got + 1 < text_size_) {
         ssize_t n = read(fd, text_ + got, text_size_ - 1 - got);
         if (n < 0 && errno == EINTR)
             continue;
+        // A FIFO reads as ended while no writer has opened it yet.
+        const bool waiting = fifo && ((n < 0 && errno == EAGAIN) || (n == 0 && got == 0));
+        if (waiting) {
+            const uint64_t now = monotonic_ms();
+            if (now < deadline) {
+                struct pollfd pfd = {fd, POLLIN, 0};
+                if (n < 0)
+                    poll(&pfd, 1, static_cast<int>(deadline - now));
+                else
+                    poll(nullptr, 0, 10);
+                continue;
+            }
+            if (n == 0 || got != 0)
+                break;
+        }
         if (n < 0) {
-            const int e = errno;
+            const int read_errno = errno;
             close(fd);
             error_prefix(err, path);
-            err.str("cannot read: ").str(strerrordesc_np(e)).str("; no suppressions applied\n");
+            if (read_errno == EAGAIN)
+                err.str("its writer sent nothing for ").dec(kPipeWaitMs).str(" ms");
+            else
+                err.str("cannot read: ").str(strerrordesc_np(read_errno));
+            err.str("; no suppressions applied\n");
             return false;
         }
         if (n == 0)
@@ -123,6 +167,11 @@ bool Suppressions::load(const char *path, Writer &err) {
         got += static_cast<size_t>(n);
     }
     close(fd);
+    if (fifo && got + 1 == text_size_) {
+        error_prefix(err, path);
+        err.str("larger than ").dec(kMaxFileSize >> 20).str(" MiB; no suppressions applied\n");
+        return false;
+    }
 
     unsigned lineno = 0;
     size_t at = 0;

@@ -22,7 +22,7 @@ char *g_debuginfo_path = nullptr;
 int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
                    const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
                    char **debuginfo_file_name) {
-    const char *urls = getenv("DEBUGINFOD_URLS");
+    const char *urls = secure_getenv("DEBUGINFOD_URLS");
     if (urls != nullptr && urls[0] != '\0')
         return dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
                                             debuglink_crc, debuginfo_file_name);

@@ -1,0 +1,197 @@
+"""The runtime inside processes that can hurt it or be hurt by it.
+
+Each test runs a real program with libmemleak.so preloaded (or linked) in
+the situation a fault report described: a report path planted by another
+user, a setuid program, a FIFO for suppressions, and so on; the program's
+output and exit status must be what they are without the runtime.
+
+Environment: MEMLEAK_LIB (libmemleak.so), HARDENING_BIN_DIR (the built
+programs; their sources sit next to this file).
+"""
+
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LIB = os.environ.get("MEMLEAK_LIB", "")
+BIN_DIR = os.environ.get("HARDENING_BIN_DIR", "")
+TIMEOUT = 60
+
+
+def program(name):
+    return os.path.join(BIN_DIR, name)
+
+
+def run(args, env=None, preload=True, timeout=TIMEOUT, **kwargs):
+    full = {k: v for k, v in os.environ.items() if not k.startswith("MEMLEAK_")}
+    if preload:
+        full["LD_PRELOAD"] = LIB
+    full.update(env or {})
+    return subprocess.run(args, env=full, capture_output=True, text=True, timeout=timeout,
+                          **kwargs)
+
+
+def other_user():
+    """An unprivileged account to act as 'someone else', or None."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("nobody", "daemon"):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    return None
+
+
+def as_user(user, args):
+    """`args` run under `user`'s uid and gid, without supplementary groups."""
+    return ["setpriv", "--reuid=%d" % user.pw_uid, "--regid=%d" % user.pw_gid,
+            "--clear-groups", "--"] + list(args)
+
+
+def shared_tmpdir(test, mode=0o755):
+    """A fresh directory under /tmp that other users may enter."""
+    path = tempfile.mkdtemp(prefix="memleak-hardening-")
+    os.chmod(path, mode)
+    test.addCleanup(shutil.rmtree, path, True)
+    return path
+
+
+class ReportFileTests(unittest.TestCase):
+    """MEMLEAK_REPORT in a directory others may write to (issue 10, item 2)."""
+
+    def setUp(self):
+        self.user = other_user()
+        if self.user is None or shutil.which("setpriv") is None:
+            self.skipTest("needs root, setpriv and an unprivileged account")
+        self.dir = shared_tmpdir(self, 0o1777)
+
+    def plant(self, args):
+        subprocess.run(as_user(self.user, args), check=True, timeout=TIMEOUT)
+
+    def test_symlink_planted_by_another_user_is_not_followed(self):
+        victim = os.path.join(self.dir, "victim")
+        with open(victim, "w") as f:
+            f.write("precious\n")
+        link = os.path.join(self.dir, "leaks.txt")
+        self.plant(["ln", "-s", victim, link])
+        r = run([program("leak_once")], {"MEMLEAK_REPORT": link})
+        self.assertEqual((r.returncode, r.stdout), (0, "done\n"))
+        with open(victim) as f:
+            self.assertEqual(f.read(), "precious\n")
+        self.assertTrue(os.path.islink(link))
+        self.assertIn("MEMLEAK_REPORT=%s: a symbolic link (not followed)" % link, r.stderr)
+
+    def test_file_of_another_user_is_not_truncated(self):
+        theirs = os.path.join(self.dir, "leaks.txt")
+        self.plant(["sh", "-c", 'echo theirs > "$1"', "sh", theirs])
+        r = run([program("leak_once")], {"MEMLEAK_REPORT": theirs})
+        self.assertEqual((r.returncode, r.stdout), (0, "done\n"))
+        with open(theirs) as f:
+            self.assertEqual(f.read(), "theirs\n")
+        self.assertIn("a file of another user (not overwritten)", r.stderr)
+
+    def test_new_file_is_created_and_own_file_rewritten(self):
+        path = os.path.join(self.dir, "report-%p.txt")
+        r = run([program("leak_once")], {"MEMLEAK_REPORT": path})
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "done\n", ""))
+        made = os.listdir(self.dir)
+        self.assertEqual(len(made), 1, made)
+        with open(os.path.join(self.dir, made[0])) as f:
+            self.assertIn("SUMMARY: memleak: 100 bytes in 1 blocks", f.read())
+        mine = os.path.join(self.dir, "mine.txt")
+        with open(mine, "w") as f:
+            f.write("Z" * 100000)
+        r = run([program("leak_once")], {"MEMLEAK_REPORT": mine})
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        with open(mine) as f:
+            text = f.read()
+        self.assertTrue(text.startswith("==") and "ZZ" not in text, text[:200])
+
+
+class SecureExecutionTests(unittest.TestCase):
+    """A setuid program ignores MEMLEAK_* set by its caller (issue 10, item 3)."""
+
+    def setUp(self):
+        self.user = other_user()
+        if self.user is None or shutil.which("setpriv") is None:
+            self.skipTest("needs root, setpriv and an unprivileged account")
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if cc is None:
+            self.skipTest("needs a C compiler")
+        # The loader ignores LD_PRELOAD paths and $ORIGIN for a setuid
+        # program, so this one links the runtime from a directory of its own.
+        self.dir = shared_tmpdir(self)
+        shutil.copy(LIB, os.path.join(self.dir, "libmemleak.so"))
+        self.exe = os.path.join(self.dir, "leak_once")
+        subprocess.run([cc, "-O1", "-o", self.exe, os.path.join(HERE, "leak_once.c"),
+                        "-L" + self.dir, "-lmemleak", "-Wl,-rpath," + self.dir,
+                        "-Wl,--no-as-needed"], check=True, timeout=TIMEOUT)
+        self.root_dir = os.path.join(self.dir, "root-only")
+        os.mkdir(self.root_dir, 0o755)
+
+    def run_as_user(self, extra_env):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MEMLEAK_")}
+        env.update(extra_env)
+        return subprocess.run(as_user(self.user, [self.exe, "secure"]), env=env,
+                              capture_output=True, text=True, timeout=TIMEOUT)
+
+    def test_setuid_program_ignores_the_options(self):
+        target = os.path.join(self.root_dir, "owned-by-root.txt")
+        options = {"MEMLEAK_REPORT": target, "MEMLEAK_HELP": "1"}
+        # Not setuid: the options are in force (the user cannot write there).
+        r = self.run_as_user(options)
+        self.assertEqual((r.returncode, r.stdout), (0, "secure=0\ndone\n"))
+        self.assertIn("MEMLEAK_DEPTH", r.stderr)
+        self.assertIn("MEMLEAK_REPORT=%s: Permission denied" % target, r.stderr)
+        os.chmod(self.exe, 0o4755)
+        r = self.run_as_user(options)
+        if r.stdout.startswith("secure=0"):
+            self.skipTest("the kernel did not run the setuid program in secure mode "
+                          "(nosuid mount?)")
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "secure=1\ndone\n", ""))
+        self.assertFalse(os.path.exists(target))
+
+
+class SuppressionsFifoTests(unittest.TestCase):
+    """MEMLEAK_SUPPRESSIONS naming a FIFO or a pipe (issue 10, item 4)."""
+
+    def setUp(self):
+        self.dir = shared_tmpdir(self)
+
+    def test_fifo_without_writer_does_not_hold_the_exit(self):
+        fifo = os.path.join(self.dir, "supp")
+        os.mkfifo(fifo)
+        r = run([program("leak_once")],
+                {"MEMLEAK_REPORT": "stderr", "MEMLEAK_SUPPRESSIONS": fifo}, timeout=20)
+        self.assertEqual((r.returncode, r.stdout), (0, "done\n"))
+        self.assertIn("SUMMARY: memleak: 100 bytes in 1 blocks", r.stderr)
+
+    def test_fifo_written_late_is_read(self):
+        fifo = os.path.join(self.dir, "supp")
+        os.mkfifo(fifo)
+        writer = subprocess.Popen(["sh", "-c", 'sleep 0.3; echo leak:main > "$1"', "sh", fifo])
+        self.addCleanup(writer.wait, TIMEOUT)
+        r = run([program("leak_once")],
+                {"MEMLEAK_REPORT": "stderr", "MEMLEAK_SUPPRESSIONS": fifo})
+        self.assertEqual((r.returncode, r.stdout), (0, "done\n"))
+        self.assertIn("Suppressed: 100 bytes in 1 blocks (by 1 pattern)", r.stderr)
+        self.assertIn("SUMMARY: memleak: 0 bytes in 0 blocks", r.stderr)
+
+    def test_process_substitution_is_read(self):
+        script = ('MEMLEAK_SUPPRESSIONS=<(echo leak:main) MEMLEAK_REPORT=stderr '
+                  'LD_PRELOAD="$1" "$2"')
+        r = subprocess.run(["bash", "-c", script, "bash", LIB, program("leak_once")],
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        self.assertEqual((r.returncode, r.stdout), (0, "done\n"))
+        self.assertIn("Suppressed: 100 bytes in 1 blocks (by 1 pattern)", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
