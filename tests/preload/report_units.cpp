@@ -168,7 +168,7 @@ TEST(ReportSuppressions, UnreadableFile) {
     EXPECT_EQ(err, "memleak: MEMLEAK_SUPPRESSIONS=/nonexistent/supp: cannot read: No such file or directory; "
                    "no suppressions applied\n");
     err = written([&](Writer &w) { EXPECT_FALSE(supp.load("/tmp", w)); });
-    EXPECT_EQ(err, "memleak: MEMLEAK_SUPPRESSIONS=/tmp: cannot read: not a regular file; no suppressions applied\n");
+    EXPECT_EQ(err, "memleak: MEMLEAK_SUPPRESSIONS=/tmp: cannot read: not a regular file or a FIFO; no suppressions applied\n");
 }
 
 }  // namespace
