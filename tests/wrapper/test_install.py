@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -78,6 +79,18 @@ class Install(unittest.TestCase):
             self.assertTrue(os.path.isfile(self.path("share", "memleak", "cli", "memleak_cli",
                                                      name)), name)
         self.assertEqual(sorted(os.listdir(self.path("bin"))), ["memleak"])
+
+    def test_installed_extension_finds_its_scanner(self):
+        # scan.py looks next to the extension, where the install puts it.
+        gdb_dir = self.path("share", "memleak", "gdb")
+        env = dict(clean_env(), PYTHONDONTWRITEBYTECODE="1")
+        env.pop("MEMLEAK_SCAN_LIB", None)
+        env.pop("MEMLEAK_BUILD_DIR", None)
+        probe = ("import sys; sys.path.insert(0, sys.argv[1]); from memleak_gdb import scan; "
+                 "s = scan.load(); print(s.path); print(s.classify([(4096, 16)], [], []).kind(0))")
+        out = subprocess.run([sys.executable, "-c", probe, gdb_dir], env=env, check=True,
+                             stdout=subprocess.PIPE, text=True).stdout.split()
+        self.assertEqual(out, [os.path.join(gdb_dir, "libmemleak-scan.so"), "definitely_lost"])
 
     def test_headers_compile(self):
         programs = {
