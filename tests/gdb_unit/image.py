@@ -1,9 +1,11 @@
 """Byte images of a runtime table, laid out the way abi.h says, at chosen
 addresses in a dict-backed memory, for the reader's unit tests.
 
-The layout numbers here are written out from abi.h by hand (not taken from
-abi.py), so a mistake in abi.py shows up as a failing test rather than
-agreeing with itself.
+Every struct is packed field by field from the lists abi.py holds, which
+scripts/gen-abi generates from abi_fields.inc (test_abi_header checks them
+against that list and against the compiler), so a field added to the list
+is in every image, zero unless a test sets it. The tests' own patches and
+expectations spell offsets out by hand, so a wrong list still fails them.
 """
 
 import os
@@ -12,9 +14,9 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "gdb"))
 
+from memleak_gdb import abi  # noqa: E402
 from memleak_gdb.errors import ReadError  # noqa: E402
 
-MAGIC = 0x314B41454C4D454D
 ROOT = 0x10000
 SHARDS = 0x20000
 CHUNK_DIRS = 0x1000000
@@ -54,6 +56,25 @@ class Memory:
         self.write(addr, struct.pack("<" + fmt, *values))
 
 
+def pack(fields, size, /, **values):
+    """`size` bytes holding each named value at its field's offset in
+    `fields` (an abi.py list), zero everywhere else; a list fills the start
+    of an array field."""
+    data = bytearray(size)
+    codes = {name: (code, off) for name, code, off in fields if code}
+    for name, value in values.items():
+        code, off = codes[name]
+        if isinstance(value, list):
+            code = "%d%s" % (len(value), code[-1])
+        struct.pack_into("<" + code, data, off, *(value if isinstance(value, list) else [value]))
+    return bytes(data)
+
+
+def offsets(fields):
+    """A record type's published offsets, in the order of its index enum."""
+    return [off for _, _, off in fields]
+
+
 class Image:
     """A valid table. `blocks` is a list of dicts with keys address, size,
     seq, ticks, tid and stack (a tuple of pcs, or None for no stack)."""
@@ -85,10 +106,11 @@ class Image:
                 recs = bytearray()
                 for b in sb[c * records_per_chunk:(c + 1) * records_per_chunk]:
                     sid = self.stack_ids[b["stack"]] if b.get("stack") else 0
-                    recs += struct.pack("<QIHHIIII", b["address"], b["size"] & 0xFFFFFFFF,
-                                        b["size"] >> 32, b["seq"] >> 32, b["seq"] & 0xFFFFFFFF,
-                                        b["ticks"], b["tid"], sid)
-                recs += bytes(records_per_chunk * 32 - len(recs))
+                    recs += pack(abi.RECORD_FIELDS, abi.RECORD_SIZE, address=b["address"],
+                                 size_lo=b["size"] & 0xFFFFFFFF, size_hi=b["size"] >> 32,
+                                 seq_hi=b["seq"] >> 32, seq_lo=b["seq"] & 0xFFFFFFFF,
+                                 ticks=b["ticks"], tid=b["tid"], stack_id=sid)
+                recs += bytes(records_per_chunk * abi.RECORD_SIZE - len(recs))
                 self.mem.map(next_chunk, recs)
                 addrs.append(next_chunk)
                 next_chunk += 0x1000 + records_per_chunk * 32
@@ -97,9 +119,11 @@ class Image:
                 self.mem.map(CHUNK_DIRS + i * CHUNK_DIR_STRIDE, struct.pack("<%dQ" % len(addrs), *addrs))
             live_bytes = sum(b["size"] for b in sb)
             lt = max([b["ticks"] for b in sb], default=0) if last_ticks is None else last_ticks
-            shard_data += struct.pack("<IIQQQQQII64x", 1 if i in locked_shards else 0, len(addrs),
-                                      CHUNK_DIRS + i * CHUNK_DIR_STRIDE if addrs else 0, len(sb), live_bytes,
-                                      len(sb) + 3, 3, lt, 0)
+            shard_data += pack(abi.SHARD_FIELDS, abi.SHARD_SIZE, lock=1 if i in locked_shards else 0,
+                               chunk_count=len(addrs),
+                               chunks=CHUNK_DIRS + i * CHUNK_DIR_STRIDE if addrs else 0,
+                               live_count=len(sb), live_bytes=live_bytes, allocs=len(sb) + 3,
+                               frees=3, last_ticks=lt)
         self.mem.map(SHARDS, shard_data)
         # Depot.
         for k, chunk in enumerate(self.depot):
@@ -111,26 +135,31 @@ class Image:
         # Marks.
         mark_data = bytearray()
         for name, mseq, mticks, state in marks:
-            mark_data += struct.pack("<48sQII", name.encode(), mseq, mticks, state)
-        mark_data += bytes(mark_capacity * 64 - len(mark_data))
+            mark_data += pack(abi.MARK_FIELDS, abi.MARK_SIZE, name=name.encode(), seq=mseq,
+                              ticks=mticks, state=state)
+        mark_data += bytes(mark_capacity * abi.MARK_SIZE - len(mark_data))
         if mark_capacity:
             self.mem.map(MARKS, mark_data)
         if seq is None:
             seq = max([b["seq"] for b in blocks], default=0)
-        root = struct.pack(
-            "<QIIIIII8H8H4H4HQIIIIQIIQIIQIIQQQQQQQiIQQQ16s160x",
-            MAGIC, 1, 416, 32, 120, 8, 64,
-            0, 8, 12, 14, 16, 20, 24, 28,
-            0, 4, 8, 16, 24, 32, 40, 48,
-            0, 4, 6, 8,
-            0, 48, 56, 60,
-            SHARDS, shard_count, records_per_chunk, max_chunks, max_depth,
-            DEPOT_DIR if self.depot else 0, len(self.depot), stack_chunk_size, len(self.stack_ids),
-            0, 64,
-            MARKS if mark_capacity else 0, mark_capacity, len(marks),
-            seq, sum(b["size"] for b in blocks), sum(b["size"] for b in blocks) + 100, 0, 0, 0, 0,
-            pid, 1, start_realtime_ns, start_monotonic_ns, tick_ns, b"1.0.0")
-        assert len(root) == 416, len(root)
+        live_bytes = sum(b["size"] for b in blocks)
+        root = pack(
+            abi.INTROSPECT_FIELDS, abi.INTROSPECT_SIZE,
+            magic=abi.MAGIC, version=abi.VERSION, size=abi.INTROSPECT_SIZE,
+            record_size=abi.RECORD_SIZE, shard_size=abi.SHARD_SIZE,
+            stack_header_size=abi.STACK_HEADER_SIZE, mark_size=abi.MARK_SIZE,
+            record_offsets=offsets(abi.RECORD_FIELDS), shard_offsets=offsets(abi.SHARD_FIELDS),
+            stack_offsets=offsets(abi.STACK_FIELDS), mark_offsets=offsets(abi.MARK_FIELDS),
+            shards=SHARDS, shard_count=shard_count, records_per_chunk=records_per_chunk,
+            max_chunks_per_shard=max_chunks, max_depth=max_depth,
+            stack_chunks=DEPOT_DIR if self.depot else 0, stack_chunk_count=len(self.depot),
+            stack_chunk_size=stack_chunk_size, stack_count=len(self.stack_ids),
+            max_stack_chunks=64,
+            marks=MARKS if mark_capacity else 0, mark_capacity=mark_capacity,
+            mark_count=len(marks),
+            seq=seq, live_bytes=live_bytes, peak_bytes=live_bytes + 100,
+            pid=pid, flags=abi.FLAG_RECORDING, start_realtime_ns=start_realtime_ns,
+            start_monotonic_ns=start_monotonic_ns, tick_ns=tick_ns, runtime_version=b"1.0.0")
         self.mem.map(ROOT, root)
 
     def intern(self, pcs, truncated=False):
@@ -142,7 +171,8 @@ class Image:
             self.depot.append(bytearray())
         chunk = self.depot[-1]
         sid = 1 + ((len(self.depot) - 1) * self.stack_chunk_size + len(chunk)) // 8
-        chunk += struct.pack("<IHH", hash(pcs) & 0xFFFFFFFF, len(pcs), 1 if truncated else 0)
+        chunk += pack(abi.STACK_FIELDS, abi.STACK_HEADER_SIZE, hash=hash(pcs) & 0xFFFFFFFF,
+                      depth=len(pcs), flags=abi.STACK_TRUNCATED if truncated else 0)
         chunk += struct.pack("<%dQ" % len(pcs), *pcs)
         self.stack_ids[pcs] = sid
         return sid

@@ -1,11 +1,13 @@
 """The Python mirror (abi.py) agrees with runtime/include/memleak/abi.h:
-first with the header's static_asserts as text, then with the compiler's
-own offsetof when a C compiler is present."""
+it is what scripts/gen-abi writes from abi_fields.inc, it matches the
+field list's pinned offsets as text, and the compiler's own offsetof when a
+C compiler is present."""
 
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import unittest
 
@@ -14,26 +16,56 @@ from memleak_gdb import abi
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 HEADER = os.path.join(ROOT, "runtime", "include", "memleak", "abi.h")
-
-MIRRORS = {
-    "memleak_record_t": (abi.RECORD_FIELDS, abi.RECORD_SIZE),
-    "memleak_shard_t": (abi.SHARD_FIELDS, abi.SHARD_SIZE),
-    "memleak_stack_t": (abi.STACK_FIELDS, abi.STACK_HEADER_SIZE),
-    "memleak_mark_t": (abi.MARK_FIELDS, abi.MARK_SIZE),
-    "memleak_introspect_t": (abi.INTROSPECT_FIELDS, abi.INTROSPECT_SIZE),
-}
-
+FIELDS_INC = os.path.join(ROOT, "runtime", "include", "memleak", "abi_fields.inc")
 
 def header_text():
-    with open(HEADER) as f:
-        return f.read()
+    """abi.h and the field list it includes, continuation lines joined."""
+    text = ""
+    for path in (HEADER, FIELDS_INC):
+        with open(path) as f:
+            text += f.read().replace("\\\n", " ")
+    return text
+
+
+def field_rows(text):
+    """(struct, kind, name, offset, INDEX) for every row of every field list."""
+    rows = []
+    for line in text.splitlines():
+        m = re.match(r"#define MEMLEAK_(\w+)_FIELDS\(F, T, P, R, c\)", line)
+        if m:
+            struct_name = "memleak_%s_t" % m.group(1).lower()
+            for kind, name, off, index in re.findall(
+                    r"\b([FTPR])\(c, \w+, (\w+), [^,]*, (\d+)(?:, (\w+))?\)", line):
+                rows.append((struct_name, kind, name, off, index))
+    return rows
+
+
+def mirrors(text):
+    """struct name -> (abi.py's field list, abi.py's size) for every record
+    type the field list declares, and the root."""
+    found = {"memleak_introspect_t": (abi.INTROSPECT_FIELDS, abi.INTROSPECT_SIZE)}
+    for struct_name, prefix, size_field in re.findall(
+            r"\bX\((\w+), (\w+), MEMLEAK_\w+_FIELDS, \d+, (\w+), \w+\)", text):
+        found[struct_name] = (getattr(abi, prefix + "_FIELDS"), getattr(abi, size_field.upper()))
+    return found
+
+
+MIRRORS = mirrors(header_text())
+
+
+class GeneratedMirrorTest(unittest.TestCase):
+    def test_abi_py_is_what_gen_abi_writes(self):
+        run = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "gen-abi"), "--check"],
+                             capture_output=True, text=True)
+        self.assertEqual(run.returncode, 0, run.stderr)
 
 
 class StaticAssertTest(unittest.TestCase):
     def test_offsets_and_sizes(self):
         text = header_text()
-        offsets = re.findall(r"offsetof\((\w+),\s*(\w+)\)\s*==\s*(\d+)", text)
-        sizes = dict(re.findall(r"sizeof\((\w+)\)\s*==\s*(\d+)", text))
+        offsets = [(s, name, off) for s, kind, name, off, _ in field_rows(text) if kind != "R"]
+        sizes = {s: size for s, size in re.findall(r"\bX\((\w+), \w+, \w+, (\d+),", text)}
+        sizes["memleak_introspect_t"] = re.search(r"#define MEMLEAK_INTROSPECT_SIZE (\d+)", text).group(1)
         self.assertGreater(len(offsets), 50)
         for struct_name, field, off in offsets:
             fields, _ = MIRRORS[struct_name]
@@ -59,12 +91,12 @@ class StaticAssertTest(unittest.TestCase):
 
     def test_layout_index_enums_follow_field_order(self):
         text = header_text()
+        rows = field_rows(text)
         for prefix, fields in [("RECORD", abi.RECORD_FIELDS), ("SHARD", abi.SHARD_FIELDS),
                                ("STACK", abi.STACK_FIELDS), ("MARK", abi.MARK_FIELDS)]:
-            m = re.search(r"enum\s*\{\s*(MEMLEAK_%s_ADDRESS|MEMLEAK_%s_LOCK|MEMLEAK_%s_HASH|"
-                          r"MEMLEAK_%s_NAME)[^}]*\}" % ((prefix,) * 4), text)
-            self.assertIsNotNone(m, prefix)
-            names = re.findall(r"MEMLEAK_%s_(\w+)" % prefix, m.group(0))
+            struct_name = "memleak_%s_t" % prefix.lower()
+            names = [index for s, kind, _, _, index in rows if s == struct_name and kind in "FT"]
+            self.assertTrue(names, prefix)
             self.assertEqual([n.lower() for n in names], [f[0] for f in fields], prefix)
 
 
