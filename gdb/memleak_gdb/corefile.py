@@ -97,22 +97,35 @@ def extent(f, size):
     return Extent(size, expected)
 
 
-def truncation(path):
-    """Extent of the core at `path` when it is shorter than its headers
-    say, else None (whole, unreadable, or not a 64-bit little-endian core)."""
+Cut = collections.namedtuple("Cut", "present expected at_least")
+
+
+def cut(path):
+    """Cut(present, expected, at_least) when the core at `path` is shorter
+    than its headers say, else None (whole, unreadable, or not a 64-bit
+    little-endian core). `at_least`: the file ends inside its own program
+    headers, so `expected` is only where those end."""
     try:
         with open(path, "rb") as f:
-            found = extent(f, os.fstat(f.fileno()).st_size)
+            size = os.fstat(f.fileno()).st_size
+            found = segments(f, size)
+            if found is not None and len(found[2]) != found[0]:
+                return Cut(size, found[1], True) if size < found[1] else None
+            whole = extent(f, size)
     except OSError:
         return None
-    if found is None or found.present >= found.expected:
+    if whole is None or whole.present >= whole.expected:
         return None
-    return found
+    return Cut(whole.present, whole.expected, False)
 
 
-def message(found):
-    return ("the core file is truncated (%d of %d bytes present): the runtime's table "
-            "cannot be read" % (found.present, found.expected))
+TRUNCATED = "core file truncated: "
+
+
+def message(found, consequence="the runtime's table cannot be read"):
+    return "%s%d of %s%d bytes present; %s" % (
+        TRUNCATED, found.present, "at least " if found.at_least else "", found.expected,
+        consequence)
 
 
 _CORE_LINE = re.compile(r"^\s*Local core dump file:\s*\n\s*`(.*)', file type ", re.MULTILINE)

@@ -213,7 +213,7 @@ class GdbTarget:
             path = corefile.core_path(gdb.execute("info target", to_string=True))
         except gdb.error:
             return None
-        return corefile.truncation(path) if path else None
+        return corefile.cut(path) if path else None
 
     def now_ticks(self, table):
         if not self.is_live:

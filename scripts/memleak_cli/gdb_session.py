@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import sys
 import time
 
 from .errors import Failure
@@ -31,7 +32,8 @@ def run(layout, target, command_line):
                                 stderr=subprocess.PIPE)
     except OSError as error:
         raise Failure("cannot run %s: %s" % (gdb, error.strerror)) from None
-    unfinished = relay(proc, _MARKER, target.on_error)
+    held = [] if target.judges_failures() else None
+    unfinished = relay(proc, _MARKER, target.on_error, held)
     status = proc.wait()
     if unfinished is not None:
         # gdb stopped before running the command: say why, in its words.
@@ -40,4 +42,11 @@ def run(layout, target, command_line):
             raise Failure(message)
         lines = [l for l in unfinished.splitlines() if l.strip()]
         raise Failure("gdb failed: %s" % (lines[-1] if lines else "exit status %d" % status))
+    if held is not None:
+        text = b"".join(held)
+        message = target.on_failure(text.decode("utf-8", "replace")) if status else None
+        if message:
+            raise Failure(message)
+        sys.stderr.buffer.write(text)
+        sys.stderr.flush()
     return 128 - status if status < 0 else status

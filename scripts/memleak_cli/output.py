@@ -13,16 +13,18 @@ from .errors import Failure
 _WORTH_SHOWING = re.compile(r"truncated", re.I)
 
 
-def relay(proc, marker, on_error):
+def relay(proc, marker, on_error, held_stderr=None):
     """Streams gdb's stdout and stderr after `marker` to the wrapper's own.
 
     gdb's own chatter (attach messages, the current frame) comes before the
     marker and is dropped; `on_error(stderr_text)` turns a failure there
     into a clear message (raised as Failure, gdb killed). stdout is held
     back until stderr's marker went by, so an error before the command
-    never follows part of an answer. Returns stderr's text before the
-    marker when gdb ended without printing it (it never ran the command),
-    else None.
+    never follows part of an answer. When `held_stderr` is a list, stderr
+    after the marker goes there instead, for the caller to judge once gdb
+    is done, and none of gdb's messages before it are shown. Returns
+    stderr's text before the marker when gdb ended without printing it (it
+    never ran the command), else None.
     """
     marker = marker.encode()
     streams = {proc.stdout: [b"", False, sys.stdout.buffer],
@@ -59,11 +61,15 @@ def relay(proc, marker, on_error):
                         proc.kill()
                         proc.wait()
                         raise Failure(message)
-                    for line in text.splitlines():
-                        if _WORTH_SHOWING.search(line):
-                            state[2].write(("memleak: gdb: %s\n" % line.strip()).encode())
-                    state[2].write(after)
-                    state[2].flush()
+                    if held_stderr is not None:
+                        held_stderr.append(after)
+                        state[2] = _Collect(held_stderr)
+                    else:
+                        for line in text.splitlines():
+                            if _WORTH_SHOWING.search(line):
+                                state[2].write(("memleak: gdb: %s\n" % line.strip()).encode())
+                        state[2].write(after)
+                        state[2].flush()
                     out = streams[proc.stdout][2]
                     for chunk in held_stdout:
                         out.write(chunk)
@@ -83,6 +89,16 @@ def relay(proc, marker, on_error):
         sys.stdout.buffer.write(chunk)
     sys.stdout.flush()
     return None
+
+
+class _Collect:
+    """A byte sink that keeps what it is given in a list."""
+
+    def __init__(self, chunks):
+        self.write = chunks.append
+
+    def flush(self):
+        pass
 
 
 def error_line(text):

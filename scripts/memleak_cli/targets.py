@@ -3,7 +3,9 @@
 A target gives gdb's command-line arguments that open it (`gdb_args`), the
 checks worth making first (`check`, raising Failure with the reason), and
 the translation of gdb's own error text into one clear line (`on_error`,
-None when the text says nothing the target knows about).
+None when the text says nothing the target knows about). A target whose
+`judges_failures()` is true also sees the command's stderr when it failed
+(`on_failure`), to name a cause the command could not know.
 """
 
 import os
@@ -14,6 +16,7 @@ from .corenotes import read_core_notes
 from .errors import Failure
 
 _MISMATCH = "core file may not match specified executable file"
+_NOT_A_CORE = "is not a core dump"
 _PTRACE_DENIED = re.compile(r"ptrace: Operation not permitted|Could not attach to process")
 _NO_PROCESS = re.compile(r"ptrace: No such process")
 _RUNTIME_MAPPED = re.compile(r"/libmemleak[^/\s]*\.so")
@@ -37,6 +40,9 @@ class Attach:
     def gdb_args(self):
         return ["-p", str(self.pid)]
 
+    def judges_failures(self):
+        return False
+
     def on_error(self, text):
         if _PTRACE_DENIED.search(text):
             return ptrace_denied_message(self.pid, self.name)
@@ -52,17 +58,36 @@ class Core:
         self.layout = layout
         self.program = program
         self.core = core
+        self.corefile = layout.extension_module("corefile")
+        self.cut = None
 
     def check(self):
         check_core(self.layout, self.program, self.core)
+        self.cut = self.corefile.cut(self.core)
 
     def gdb_args(self):
         return [os.path.abspath(self.program), "-c", os.path.abspath(self.core)]
 
     def on_error(self, text):
+        if self.cut is not None and _NOT_A_CORE in text:
+            # gcore writes the notes last: a cut gcore core has none, and
+            # gdb refuses it as if it were no core at all.
+            return "%s: %s" % (self.core, self.corefile.message(self.cut, "gdb cannot open it"))
         if _MISMATCH in text:
             return ("core %s does not match %s (gdb: %s); give the program that dumped it"
                     % (self.core, self.program, _MISMATCH))
+        return None
+
+    def judges_failures(self):
+        return self.cut is not None
+
+    def on_failure(self, text):
+        """The reader's line naming the cut as the reason it failed, as the
+        one error; None for any other failure (a --fail-over verdict)."""
+        for line in text.splitlines():
+            _, found, rest = line.partition("memleak: " + self.corefile.TRUNCATED)
+            if found:
+                return "%s: %s%s" % (self.core, self.corefile.TRUNCATED, rest)
         return None
 
 

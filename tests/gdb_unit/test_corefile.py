@@ -125,7 +125,7 @@ class ExtentTest(unittest.TestCase):
                 self.assertIsNone(extent_of(data))
 
 
-class TruncationTest(unittest.TestCase):
+class CutTest(unittest.TestCase):
     def write(self, data):
         fd, path = tempfile.mkstemp(suffix=".core")
         self.addCleanup(os.unlink, path)
@@ -134,20 +134,33 @@ class TruncationTest(unittest.TestCase):
         return path
 
     def test_cut_file(self):
-        found = corefile.truncation(self.write(core(SEGMENTS)[:0x2800]))
-        self.assertEqual(found, (0x2800, WHOLE))
+        found = corefile.cut(self.write(core(SEGMENTS)[:0x2800]))
+        self.assertEqual(found, (0x2800, WHOLE, False))
         self.assertEqual(corefile.message(found),
-                         "the core file is truncated (10240 of 32768 bytes present): "
+                         "core file truncated: 10240 of 32768 bytes present; "
                          "the runtime's table cannot be read")
 
+    def test_cut_inside_the_program_headers(self):
+        # Where the contents end is in the headers that are gone; where the
+        # headers themselves end is known.
+        table_end = EHDR_SIZE + len(SEGMENTS) * PHDR_SIZE
+        for size in (EHDR_SIZE + 1, EHDR_SIZE + PHDR_SIZE, table_end - 1):
+            with self.subTest(size=size):
+                found = corefile.cut(self.write(core(SEGMENTS)[:size]))
+                self.assertEqual(found, (size, table_end, True))
+                self.assertEqual(corefile.message(found, "gdb cannot open it"),
+                                 "core file truncated: %d of at least %d bytes present; "
+                                 "gdb cannot open it" % (size, table_end))
+
     def test_whole_file_and_others(self):
-        self.assertIsNone(corefile.truncation(self.write(core(SEGMENTS))))
-        self.assertIsNone(corefile.truncation(self.write(b"not an ELF file")))
-        self.assertIsNone(corefile.truncation(os.path.join(tempfile.gettempdir(), "no", "such.core")))
+        self.assertIsNone(corefile.cut(self.write(core(SEGMENTS))))
+        self.assertIsNone(corefile.cut(self.write(b"not an ELF file")))
+        self.assertIsNone(corefile.cut(self.write(core(SEGMENTS)[:EHDR_SIZE - 1])))
+        self.assertIsNone(corefile.cut(os.path.join(tempfile.gettempdir(), "no", "such.core")))
 
     def test_longer_than_its_headers(self):
         # gcore may pad; extra bytes are no cut.
-        self.assertIsNone(corefile.truncation(self.write(core(SEGMENTS) + b"\0" * 100)))
+        self.assertIsNone(corefile.cut(self.write(core(SEGMENTS) + b"\0" * 100)))
 
 
 # gdb 13's `info target` on a core, trimmed of its section list.
