@@ -36,12 +36,16 @@ uint64_t clock_ns(clockid_t clk) {
 
 void count(uint64_t *counter) { __atomic_add_fetch(counter, 1, __ATOMIC_RELAXED); }
 
-// Fork: the forking thread holds the unwinder's locks, the depot lock and
-// every shard lock (in this fixed order) across fork(), so parent and child both get a table no
-// thread was halfway through changing. Its guard is raised meanwhile so an
+// Fork: the forking thread closes the unwinder's gate (no thread inside
+// libunwind or the loader's lock through the runtime), then holds the
+// unwinder's locks, the depot lock and every shard lock (in this fixed
+// order) across fork(), so parent and child both get a table no thread was
+// halfway through changing. Its guard is raised meanwhile so an
 // atfork handler that allocates passes through instead of deadlocking.
 void fork_prepare() {
     ++t_thread_state.guard_depth;
+    unwind::prepare_fork_unwind();
+    unwind::gate_close_for_fork();
     unwind::lock_rules();
     unwind::lock_memos();
     g_depot.lock();
@@ -53,6 +57,7 @@ void fork_parent() {
     g_depot.unlock();
     unwind::unlock_memos();
     unwind::unlock_rules();
+    unwind::gate_open_in_parent();
     --t_thread_state.guard_depth;
 }
 
@@ -61,6 +66,7 @@ void fork_child() {
     g_depot.reset_lock();
     unwind::reset_rules_lock();
     unwind::reset_memos_lock();
+    unwind::gate_open_in_child();
     t_thread_state.tid = 0;
     g_root->pid = getpid();
     --t_thread_state.guard_depth;

@@ -515,25 +515,65 @@ int report_to(const char *spec, bool at_exit, Totals *totals) {
     return err;
 }
 
-// Whether the process has threads besides this one, from /proc/self/task
-// (read with getdents64: no allocation). Unknown counts as yes.
+// Whether task `name` of /proc/self/task (open as `dir`) has exited: under
+// ptrace an exited thread stays listed, a zombie, until its tracer reaps it,
+// so being listed does not mean running. Unknown counts as alive.
+bool task_exited(int dir, const char *name) {
+    char path[32];
+    size_t n = 0;
+    for (; name[n] != '\0' && n + 6 < sizeof path; ++n)
+        path[n] = name[n];
+    memcpy(path + n, "/stat", 6);
+    const int fd = openat(dir, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT;  // reaped since it was listed
+    char buf[512];
+    ssize_t got;
+    do
+        got = read(fd, buf, sizeof buf - 1);
+    while (got < 0 && errno == EINTR);
+    close(fd);
+    if (got <= 0)
+        return false;
+    buf[got] = '\0';
+    // "tid (comm) S ...": comm may hold anything, so the state follows the
+    // last ')'.
+    const char *paren = strrchr(buf, ')');
+    if (paren == nullptr || paren[1] != ' ')
+        return false;
+    return paren[2] == 'Z' || paren[2] == 'X' || paren[2] == 'x';
+}
+
+// Whether the process has threads besides this one still running, from
+// /proc/self/task (read with getdents64: no allocation). Unknown counts as
+// yes.
 bool other_threads_alive() {
     const int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return true;
+    char self[24];
+    {
+        char digits[20];
+        size_t k = 0;
+        for (uint64_t tid = static_cast<uint64_t>(syscall(SYS_gettid)); tid != 0 || k == 0; tid /= 10)
+            digits[k++] = static_cast<char>('0' + tid % 10);
+        size_t n = 0;
+        while (k > 0)
+            self[n++] = digits[--k];
+        self[n] = '\0';
+    }
     alignas(8) char buf[4096];
-    unsigned threads = 0;
+    bool others = false;
     long n;
-    while ((n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
-        for (long at = 0; at < n;) {
+    while (!others && (n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
+        for (long at = 0; at < n && !others; at += reinterpret_cast<const struct dirent64 *>(buf + at)->d_reclen) {
             const auto *d = reinterpret_cast<const struct dirent64 *>(buf + at);
-            if (d->d_name[0] != '.')
-                ++threads;
-            at += d->d_reclen;
+            if (d->d_name[0] != '.' && strcmp(d->d_name, self) != 0 && !task_exited(fd, d->d_name))
+                others = true;
         }
     }
     close(fd);
-    return n < 0 || threads != 1;
+    return others || n < 0;
 }
 
 // glibc and libstdc++ keep some blocks until the process ends (stdio

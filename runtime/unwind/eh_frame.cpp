@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "unwind/fork_gate.h"
 #include "unwind/step_rule.h"
 
 namespace memleak::unwind {
@@ -591,7 +592,10 @@ uint64_t rule_for_return_address(uintptr_t pc) {
 
 bool modules_unloaded() {
     unsigned long long unloads = 0;
-    dl_iterate_phdr(count_unloads, &unloads);
+    {
+        GateGuard gate;
+        dl_iterate_phdr(count_unloads, &unloads);
+    }
     const unsigned long long seen = __atomic_exchange_n(&g_unloads, unloads, __ATOMIC_RELAXED);
     return unloads != seen;
 }

@@ -48,6 +48,7 @@ int find_object(struct dl_phdr_info *info, size_t, void *data) {
 
 void find_text(uintptr_t addr, TextRange *out) {
     RangeQuery q{addr, out};
+    GateGuard gate;
     dl_iterate_phdr(find_object, &q);
 }
 
@@ -66,6 +67,7 @@ namespace {
 
 uint64_t g_checked;
 uint64_t g_differed;
+uint64_t g_given_up;
 
 }  // namespace
 
@@ -73,6 +75,10 @@ uint64_t g_differed;
 // [this function, its caller, the caller's caller...], fast_backtrace's at
 // [its caller, the caller's caller...].
 __attribute__((noinline)) void check_against_libunwind(const uint64_t *fast, int n, int want) {
+    if (n < 0) {
+        __atomic_add_fetch(&g_given_up, 1, __ATOMIC_RELAXED);
+        return;
+    }
     uint64_t slow[kCaptureCapacity + 1];
     const int m = libunwind_backtrace(slow, want + 1);
     __asm__ volatile("" ::: "memory");  // keeps the call above out of tail position
@@ -108,7 +114,8 @@ void finish_unwind_check() {
     LineWriter w;
     w.add("memleak: unwinder check: ").add(__atomic_load_n(&g_checked, __ATOMIC_RELAXED));
     w.add(" stacks compared with libunwind, ").add(__atomic_load_n(&g_differed, __ATOMIC_RELAXED));
-    w.add(" differed");
+    w.add(" differed, ").add(__atomic_load_n(&g_given_up, __ATOMIC_RELAXED));
+    w.add(" given up by the cached rules (libunwind's alone)");
     w.write_line(2);
 }
 
@@ -125,6 +132,11 @@ __attribute__((noinline)) int step_backtrace(uint64_t *buf, int max) {
         buf[n++] = ip;
     }
     return n;
+}
+
+void prepare_fork_unwind() {
+    uint64_t pcs[2];
+    libunwind_backtrace(pcs, 2);
 }
 
 void forget_unwind_info() {

@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "core/options.h"
+#include "unwind/fork_gate.h"
 
 namespace memleak::unwind {
 
@@ -47,10 +48,16 @@ int step_backtrace(uint64_t *buf, int max);
 
 // libunwind's backtrace, the first frame being the caller's return address.
 __attribute__((always_inline)) inline int libunwind_backtrace(uint64_t *buf, int max) {
+    GateGuard gate;
     if (__builtin_expect(__atomic_load_n(&g_modules_unloaded, __ATOMIC_RELAXED), 0))
         return step_backtrace(buf, max);
     return unw_backtrace(reinterpret_cast<void **>(buf), max);
 }
+
+// Fork: makes sure the forking thread has libunwind's per-thread trace
+// cache, so that its child never allocates one from libunwind's pool,
+// whose lock another thread may have held at the fork (see fork_gate.h).
+void prepare_fork_unwind();
 
 // False when MEMLEAK_FAST_UNWIND=0: libunwind unwinds every stack.
 extern bool g_fast_unwind;
@@ -61,6 +68,8 @@ extern bool g_check_unwind;
 // Compares frames 1.. of `fast` (n frames from fast_backtrace called in
 // the hook's frame, `want` asked for) with what libunwind finds from the
 // same frame; counts and reports a difference. Call from the hook's frame.
+// n < 0 (the cached rules gave the stack up) is counted apart: those stacks
+// are libunwind's alone, with nothing to compare.
 void check_against_libunwind(const uint64_t *fast, int n, int want);
 
 // MEMLEAK_FAST_UNWIND=2: one line on stderr with what was compared.
@@ -113,7 +122,7 @@ __attribute__((always_inline)) inline uint32_t capture(uint64_t *buf, uint32_t m
     for (;;) {
         const int want = static_cast<int>(max_depth + runtime + 1);
         n = g_fast_unwind ? fast_backtrace(buf, want) : -1;
-        if (__builtin_expect(g_check_unwind, 0) && n >= 0)
+        if (__builtin_expect(g_check_unwind, 0))
             check_against_libunwind(buf, n, want);
         if (n < 0)
             n = libunwind_backtrace(buf, want);

@@ -11,6 +11,7 @@ programs; their sources sit next to this file).
 
 import os
 import pwd
+import re
 import shutil
 import stat
 import subprocess
@@ -191,6 +192,76 @@ class SuppressionsFifoTests(unittest.TestCase):
                            capture_output=True, text=True, timeout=TIMEOUT)
         self.assertEqual((r.returncode, r.stdout), (0, "done\n"))
         self.assertIn("Suppressed: 100 bytes in 1 blocks (by 1 pattern)", r.stderr)
+
+
+class UnwinderCheckTests(unittest.TestCase):
+    """MEMLEAK_FAST_UNWIND=2 counts the stacks it could not compare (item 13)."""
+
+    SUMMARY = re.compile(r"^memleak: unwinder check: (\d+) stacks compared with libunwind, "
+                         r"(\d+) differed, (\d+) given up by the cached rules "
+                         r"\(libunwind's alone\)$", re.M)
+
+    def test_signal_frames_are_counted_as_given_up(self):
+        r = run([program("signal_alloc"), "500"], {"MEMLEAK_FAST_UNWIND": "2"})
+        self.assertEqual((r.returncode, r.stdout), (0, "allocations=1000\n"))
+        found = self.SUMMARY.findall(r.stderr)
+        self.assertEqual(len(found), 1, r.stderr)
+        compared, differed, given_up = (int(x) for x in found[0])
+        self.assertEqual(differed, 0, r.stderr)
+        # Every allocation in the handler is given up (its stack holds a
+        # signal frame); every plain one is compared.
+        self.assertGreaterEqual(given_up, 500)
+        self.assertGreaterEqual(compared, 500)
+
+
+class ForkStressTests(unittest.TestCase):
+    """No fork child waits forever on a lock another thread held at the fork:
+    libunwind's, or the loader's taken by dl_iterate_phdr (issue 10, item 1).
+    fork_stress kills a child that has not exited after 10 s and counts it."""
+
+    def stress(self, forkers, allocators, mode):
+        r = run([program("fork_stress"), str(forkers), str(allocators), "1000"],
+                {"MEMLEAK_FAST_UNWIND": str(mode)}, timeout=600)
+        self.assertEqual(r.stdout, "forks=1000 hangs=0 failed=0\n", r.stderr[-2000:])
+        self.assertEqual(r.returncode, 0)
+
+    def test_one_forker_eight_allocators_libunwind(self):
+        self.stress(1, 8, 0)
+
+    def test_one_forker_eight_allocators_cached_rules(self):
+        self.stress(1, 8, 1)
+
+    def test_one_forker_eight_allocators_checked(self):
+        self.stress(1, 8, 2)
+
+    def test_six_forkers_four_allocators_libunwind(self):
+        self.stress(6, 4, 0)
+
+
+class UnderDebuggerTests(unittest.TestCase):
+    """The exit report is the same under gdb (issue 10, item 10): threads that
+    exited but that the debugger has not reaped yet are not running."""
+
+    def test_joined_threads_leave_a_clean_report_under_gdb(self):
+        gdb = shutil.which("gdb")
+        if gdb is None:
+            self.skipTest("gdb is not installed")
+        out_dir = shared_tmpdir(self)
+        # About half the runs went wrong before; eight in a row must not.
+        for attempt in range(8):
+            report = os.path.join(out_dir, "report-%d.txt" % attempt)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("MEMLEAK_")}
+            r = subprocess.run(
+                [gdb, "-nx", "-batch", "-ex", "set environment LD_PRELOAD=" + LIB,
+                 "-ex", "set environment MEMLEAK_REPORT=" + report, "-ex", "run",
+                 program("joined_threads")],
+                env=env, capture_output=True, text=True, timeout=TIMEOUT)
+            if "ptrace" in r.stderr and "not permitted" in r.stderr:
+                self.skipTest("ptrace is not permitted here")
+            self.assertIn("joined", r.stdout)
+            self.assertIn("exited normally", r.stdout)
+            with open(report) as f:
+                self.assertEqual(f.read(), "", "run %d" % attempt)
 
 
 if __name__ == "__main__":
