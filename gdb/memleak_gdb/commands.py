@@ -19,7 +19,7 @@ import json
 import operator
 import struct
 
-from . import abi, aggregate, args as cmdargs, flame, render, suppress
+from . import abi, aggregate, args as cmdargs, flame, reader, render, suppress
 from .errors import MemleakError
 
 PREFIX_HELP = """Find memory leaks in a process running with libmemleak.so, or in its core.
@@ -240,7 +240,7 @@ def cmd_since(a, target):
 
 
 def cmd_stats(a, target):
-    table = target.table(records=False)
+    table = target.table(records=reader.COUNTS)
     return render.stats_json(table, _pid(table)) if a.json else render.stats_text(table, _pid(table))
 
 
@@ -289,26 +289,48 @@ COMMANDS = {
 }
 
 
-def run(command, argstring, make_target, write):
+class _TablesSeen:
+    """The target, keeping the tables it gave so their warnings can be told."""
+
+    def __init__(self, target):
+        self._target = target
+        self.tables = []
+
+    def table(self, records=True):
+        table = self._target.table(records)
+        self.tables.append(table)
+        return table
+
+    def __getattr__(self, name):
+        return getattr(self._target, name)
+
+
+def run(command, argstring, make_target, write, warn=None):
     """Runs one command: parses, builds the target (so bad arguments are
-    reported before anything is read), computes, writes the output through
-    `write` (or to --output FILE), then raises a deferred failure if the
-    command has one (--fail-over). Errors are MemleakError."""
+    reported before anything is read), computes, tells the table's
+    warnings through `warn` (one `memleak: warning:` line each; default:
+    `write`), writes the output through `write` (or to --output FILE), then
+    raises a deferred failure if the command has one (--fail-over). Errors
+    are MemleakError."""
     a = cmdargs.parse(command, argstring)
     # A table of a million blocks is millions of tuples and no cycles: the
     # cyclic collector would rescan them over and over while they are built.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        _run(a, command, make_target, write)
+        _run(a, command, make_target, write, warn or write)
     finally:
         if collecting:
             gc.enable()
     return a
 
 
-def _run(a, command, make_target, write):
-    result = COMMANDS[command](a, make_target())
+def _run(a, command, make_target, write, warn):
+    target = _TablesSeen(make_target())
+    result = COMMANDS[command](a, target)
+    for table in target.tables:
+        for text in table.warnings:
+            warn("memleak: warning: %s\n" % text)
     failure = None
     if isinstance(result, tuple):
         result, failure = result

@@ -292,7 +292,8 @@ class _Subcommand(gdb.Command):
 
     def invoke(self, arg, from_tty):
         self.dont_repeat()
-        _run(lambda: commands.run(self.name, arg, GdbTarget, gdb.write))
+        _run(lambda: commands.run(self.name, arg, GdbTarget, gdb.write,
+                                  lambda text: gdb.write(text, gdb.STDERR)))
 
     def complete(self, text, word):
         return cmdargs.complete(self.name, text, word)[0]

@@ -17,7 +17,7 @@ import struct
 import sys
 
 from . import abi
-from .errors import CorruptTable, MemleakError
+from .errors import CorruptTable, MemleakError, ReadError
 
 # Highest user-space address on x86-64 and aarch64 with 5-level / 52-bit
 # page tables; anything above is not a pointer a runtime wrote.
@@ -67,9 +67,11 @@ def _cstring(data):
 
 
 class Table:
-    """One snapshot of the runtime's table."""
+    """One snapshot of the runtime's table. `warnings` says where its
+    counters and what was read of it disagree: each a sentence, the
+    answer is then partial or doubtful."""
 
-    def __init__(self, root, header, shards, blocks, stacks, marks, stack_in_flux):
+    def __init__(self, root, header, shards, blocks, stacks, marks, stack_in_flux, warnings=()):
         self.root = root
         self.header = header
         self.shards = shards
@@ -77,6 +79,7 @@ class Table:
         self.stacks = stacks
         self.marks = marks
         self.stack_in_flux = stack_in_flux
+        self.warnings = list(warnings)
 
     @property
     def shards_in_flux(self):
@@ -273,13 +276,43 @@ def _read_marks(mem, h):
     return marks
 
 
+# read_table's `records` for stats: the records are read to check the
+# counters against them, and what cannot be read is a warning, not an error.
+COUNTS = "counts"
+
+
+def _counter_warnings(shards):
+    """Per-shard counters that contradict each other: every insert counts
+    an allocation and every removal a free, under the shard's lock."""
+    out = []
+    for i, s in enumerate(shards):
+        if not s.lock and (s.allocs - s.frees) & 0xFFFFFFFFFFFFFFFF != s.live_count:
+            out.append("shard %d counts %d live blocks, but %d allocations less %d frees is %d"
+                       % (i, s.live_count, s.allocs, s.frees,
+                          (s.allocs - s.frees) & 0xFFFFFFFFFFFFFFFF))
+    return out
+
+
+def _overlap(a, n, b, m):
+    return a < b + m and b < a + n
+
+
 def read_table(mem, root, records=True):
     """Reads one consistent snapshot of the table whose root is at `root`;
-    with records=False only the root, shards and marks (for stats, mark)."""
+    with records=False only the root, shards and marks (for mark); with
+    COUNTS the records too, without their stacks (for stats).
+
+    Each shard's counters are checked against each other and, for a shard
+    not in flux, against the records read; a chunk that overlaps the
+    table's own structures (a directory entry pointing at itself) is not
+    read as records. Both end in the table's warnings, so the answer is
+    given with them rather than silently wrong.
+    """
     h = read_header(mem, root)
     shards = _read_shards(mem, h)
+    warnings = _counter_warnings(shards)
     if not records:
-        return Table(root, h, shards, [], {}, _read_marks(mem, h), bool(h["stack_lock"]))
+        return Table(root, h, shards, [], {}, _read_marks(mem, h), bool(h["stack_lock"]), warnings)
     rpc, rsize = h["records_per_chunk"], h["record_size"]
     chunk_bytes = rpc * rsize
     _check_read_size("a record chunk", chunk_bytes)
@@ -293,26 +326,66 @@ def read_table(mem, root, records=True):
         raise CorruptTable("%d record chunks of %d records is more than any process holds"
                            % (total_chunks, rpc))
 
+    tolerant = records == COUNTS
     decode = _decode_records_native if sys.byteorder == "little" else _decode_records_struct
-    seen_chunks = set()
-    blocks = []
+    structures = [("the table's root", root, abi.INTROSPECT_SIZE),
+                  ("the shard array", h["shards"], h["shard_count"] * h["shard_size"])]
+    directories = {}
     for i, s in enumerate(shards):
         if s.chunk_count == 0:
             continue
         check_pointer("shard %d chunk directory" % i, s.chunks, s.chunk_count * 8)
-        addrs = struct.unpack("<%dQ" % s.chunk_count, mem.read(s.chunks, s.chunk_count * 8))
-        for j, a in enumerate(addrs):
+        try:
+            directories[i] = struct.unpack("<%dQ" % s.chunk_count,
+                                           mem.read(s.chunks, s.chunk_count * 8))
+        except ReadError as e:
+            if not tolerant:
+                raise
+            warnings.append("shard %d: its chunk directory cannot be read (%s); its records "
+                            "are not counted" % (i, e))
+            continue
+        structures.append(("shard %d's chunk directory" % i, s.chunks, s.chunk_count * 8))
+
+    seen_chunks = set()
+    blocks = []
+    for i, s in enumerate(shards):
+        if s.chunk_count == 0 and s.live_count == 0:
+            continue
+        whole = i in directories or s.chunk_count == 0
+        found = []
+        for j, a in enumerate(directories.get(i, ())):
             check_pointer("shard %d chunk %d" % (i, j), a, chunk_bytes)
             if a in seen_chunks:
                 raise CorruptTable("record chunk 0x%x is listed twice" % a)
             seen_chunks.add(a)
-            blocks.extend(decode(mem.read(a, chunk_bytes), rsize))
+            clash = next((what for what, at, n in structures if _overlap(a, chunk_bytes, at, n)),
+                         None)
+            if clash is not None:
+                warnings.append("shard %d chunk %d at 0x%x overlaps %s; not read as records"
+                                % (i, j, a, clash))
+                whole = False
+                continue
+            try:
+                found.extend(decode(mem.read(a, chunk_bytes), rsize))
+            except ReadError as e:
+                if not tolerant:
+                    raise
+                warnings.append("shard %d chunk %d cannot be read (%s); its records are not "
+                                "counted" % (i, j, e))
+                whole = False
+        blocks.extend(found)
+        if whole and not s.lock:
+            nbytes = sum(b.size for b in found)
+            if (len(found), nbytes) != (s.live_count, s.live_bytes):
+                warnings.append("shard %d counts %d live blocks (%d bytes), but its records hold "
+                                "%d (%d bytes)" % (i, s.live_count, s.live_bytes, len(found), nbytes))
 
-    depot = _Depot(mem, h)
     stacks = {}
-    for b in blocks:
-        sid = b.stack_id
-        if sid and sid not in stacks:
-            stacks[sid] = depot.decode(sid)
+    if not tolerant:
+        depot = _Depot(mem, h)
+        for b in blocks:
+            sid = b.stack_id
+            if sid and sid not in stacks:
+                stacks[sid] = depot.decode(sid)
     marks = _read_marks(mem, h)
-    return Table(root, h, shards, blocks, stacks, marks, bool(h["stack_lock"]))
+    return Table(root, h, shards, blocks, stacks, marks, bool(h["stack_lock"]), warnings)

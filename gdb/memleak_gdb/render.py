@@ -140,7 +140,13 @@ def top_json(table, pid, shown, by, total_bytes, total_count, since=None, suppre
         doc["since"] = since.to_json()
     if suppressed is not None:
         doc.update(_suppressed_fields(suppressed))
+    doc.update(warnings_field(table))
     return json.dumps(doc, indent=1) + "\n"
+
+
+def warnings_field(table):
+    """`warnings`, only when the table's counters and records disagree."""
+    return {"warnings": list(table.warnings)} if table.warnings else {}
 
 
 def time_text(table, ticks):
@@ -220,6 +226,7 @@ def dump_json(table, pid, blocks, stack_of, since=None, suppressed=None):
         head["since"] = since.to_json()
     if suppressed is not None:
         head.update(_suppressed_fields(suppressed))
+    head.update(warnings_field(table))
     text = json.dumps(head, separators=(",", ":"))
     yield text[:-1] + ',"allocations":['
     compact = (",", ":")
@@ -279,6 +286,7 @@ def stats_dict(table, pid):
         "tick_ns": h["tick_ns"],
         "marks": [{"name": m.name, "seq": m.seq, "time_ns": table.realtime_ns(m.ticks)}
                   for m in table.valid_marks()],
+        **warnings_field(table),
     }
 
 

@@ -415,6 +415,7 @@ INTROSPECT_STACK_CHUNKS = 104
 SHARD_SIZE = 120
 SHARD_CHUNK_COUNT = 4
 SHARD_CHUNKS = 8
+SHARD_LIVE_COUNT = 16
 RECORD_SIZE = 32
 RECORD_STACK_ID = 28
 STACK_DEPTH = 4
@@ -1212,6 +1213,48 @@ class HostileTests(GdbTestCase):
                 shutil.copyfile(pristine, core)
                 patch(CoreFile(core), root)
                 self.assertOneError(gdb([str(LEAKY_C), str(core)], "memleak dump"))
+
+    def first_shard_with_chunks(self, elf, root):
+        """(index, address, chunk directory) of the first shard holding live blocks."""
+        shards, = elf.read(root + INTROSPECT_SHARDS, "<Q")
+        count, = elf.read(root + INTROSPECT_SHARD_COUNT, "<I")
+        for i in range(count):
+            at = shards + i * SHARD_SIZE
+            chunk_count, chunks = elf.read(at + SHARD_CHUNK_COUNT, "<IQ")
+            if chunk_count and elf.read(at + SHARD_LIVE_COUNT, "<Q")[0]:
+                return i, at, chunks
+        self.fail("no shard of the core's table holds a live block")
+
+    def test_corrupted_counters_are_warned_about(self):
+        def patch(elf, root):
+            self.shard, at, _ = self.first_shard_with_chunks(elf, root)
+            elf.write(at + SHARD_LIVE_COUNT, "<Q", 140631010570976)
+        core = self.corrupted_core(patch)
+        run = gdb([str(LEAKY_C), str(core)], "memleak stats")
+        self.assertClean(run)
+        self.assertEqual(run.returncode, 0, run.describe())
+        # The counters as the runtime left them (the sum over the shards).
+        self.assertRegex(run.output, r"live blocks:\s+1406310105709\d\d\n", run.describe())
+        lines = run.memleak_lines()
+        self.assertEqual(len(lines), 2, run.describe())
+        for line in lines:
+            self.assertTrue(line.startswith("memleak: warning: shard %d counts 140631010570976 "
+                                            "live blocks" % self.shard), run.describe())
+
+    def test_chunk_directory_pointing_at_itself(self):
+        def patch(elf, root):
+            self.shard, _, self.directory = self.first_shard_with_chunks(elf, root)
+            elf.write(self.directory, "<Q", self.directory)
+        core = self.corrupted_core(patch)
+        for command in ("memleak top", "memleak stats"):
+            with self.subTest(command=command):
+                run = gdb([str(LEAKY_C), str(core)], command)
+                self.assertClean(run)
+                self.assertEqual(run.returncode, 0, run.describe())
+                self.assertEqual(run.memleak_lines(), [
+                    "memleak: warning: shard %d chunk 0 at 0x%x overlaps shard %d's chunk "
+                    "directory; not read as records" % (self.shard, self.directory, self.shard)],
+                    run.describe())
 
     def test_huge_chunk_count(self):
         def patch(elf, root):
