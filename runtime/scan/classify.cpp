@@ -14,20 +14,26 @@
 #include "scan/classify.h"
 
 #include "scan/heuristics.h"
+#include "scan/pointer_batch.h"
 #include "scan/scan_context.h"
+
+#include <algorithm>
 
 namespace memleak::scan {
 
 namespace {
 
 enum State : uint8_t { kUnreached = 0, kPossible = 1, kReachable = 2, kIndirect = 3 };
+// A still-reachable block's state byte also holds, above the state, the
+// heuristic it was reached by: one byte per block is touched per pointer.
+constexpr unsigned kHeuristicShift = 2;
 
 class Marker {
 public:
-    Marker(ScanContext &context, uint8_t *state, uint8_t *heuristic, memleak_scan_ref_t *pred,
-           uint32_t *reach_queue, uint32_t *possible_queue)
-        : c_(context), state_(state), heuristic_(heuristic), pred_(pred),
-          reach_queue_(reach_queue), possible_queue_(possible_queue) {}
+    Marker(ScanContext &context, uint8_t *state, memleak_scan_ref_t *pred, uint32_t *reach_queue,
+           uint32_t *possible_queue)
+        : c_(context), state_(state), pred_(pred), reach_queue_(reach_queue),
+          possible_queue_(possible_queue), batch_(context.blocks, state) {}
 
     void run() {
         mark_from_roots();
@@ -53,17 +59,14 @@ private:
         p.heuristic = static_cast<uint16_t>(h);
     }
 
-    // A word found in a root or a still-reachable block (definite) or in a
-    // possibly-lost block (not definite).
-    inline void reached(uint64_t value, uint64_t word, const Source &src, bool definite) {
-        const uint32_t b = c_.blocks.find(value);
-        if (b == kNoBlock)
-            return;
+    // A pointer into block `b` found in a root or a still-reachable block
+    // (definite) or in a possibly-lost block (not definite).
+    void reached(uint32_t b, uint64_t value, uint64_t word, const Source &src, bool definite) {
         const bool start = value == c_.blocks[b].address;
         const uint8_t s = state_[b];
-        if (s == kReachable) {
-            if (start)
-                heuristic_[b] = MEMLEAK_SCAN_HEURISTIC_NONE;
+        if ((s & 3) == kReachable) {
+            if (start && s != kReachable)
+                state_[b] = kReachable;  // a start pointer: no heuristic needed
             return;
         }
         if (definite) {
@@ -71,8 +74,7 @@ private:
             if (!start && c_.input.heuristics)
                 h = heuristic_for(value, c_.blocks[b], c_.input.heuristics, c_.memory);
             if (start || h != MEMLEAK_SCAN_HEURISTIC_NONE) {
-                state_[b] = kReachable;
-                heuristic_[b] = static_cast<uint8_t>(h);
+                state_[b] = static_cast<uint8_t>(kReachable | h << kHeuristicShift);
                 record(b, src, word, value, h);
                 reach_queue_[reach_tail_++] = b;
                 return;
@@ -85,25 +87,61 @@ private:
         }
     }
 
+    template <typename Scan> void scan_source(const Source &src, bool definite, Scan &&scan) {
+        auto apply = [&](uint32_t b, uint64_t value, uint64_t word) {
+            reached(b, value, word, src, definite);
+        };
+        scan([&](uint64_t value, uint64_t word) { batch_.add(value, word, apply); });
+        batch_.flush(apply);
+    }
+
     void mark_from_roots() {
         for (uint32_t r = 0; r < c_.input.root_count; ++r) {
             const Source src{MEMLEAK_SCAN_FROM_ROOT, r, c_.input.roots[r].address};
-            c_.scan_root(r, [&](uint64_t value, uint64_t word) { reached(value, word, src, true); });
+            scan_source(src, true, [&](auto &&visit) { c_.scan_root(r, visit); });
         }
-        for (uint32_t head = 0; head < reach_tail_; ++head) {
-            const uint32_t b = reach_queue_[head];
+        by_levels(reach_queue_, reach_tail_, [&](uint32_t b) {
             const Source src{MEMLEAK_SCAN_FROM_BLOCK, b, c_.blocks[b].address};
-            c_.scan_block(b, [&](uint64_t value, uint64_t word) { reached(value, word, src, true); });
-        }
+            scan_source(src, true, [&](auto &&visit) { c_.scan_block(b, visit); });
+        });
     }
 
     void mark_possible() {
-        for (uint32_t head = 0; head < possible_tail_; ++head) {
-            const uint32_t b = possible_queue_[head];
+        by_levels(possible_queue_, possible_tail_, [&](uint32_t b) {
             if (state_[b] != kPossible)
-                continue;  // upgraded to still reachable in pass 1, scanned there
+                return;  // upgraded to still reachable in pass 1, scanned there
             const Source src{MEMLEAK_SCAN_FROM_BLOCK, b, c_.blocks[b].address};
-            c_.scan_block(b, [&](uint64_t value, uint64_t word) { reached(value, word, src, false); });
+            scan_source(src, false, [&](auto &&visit) { c_.scan_block(b, visit); });
+        });
+    }
+
+    // Breadth first, one level at a time, each level in address order (block
+    // indices follow addresses): chains stay shortest, and the blocks of a
+    // level are read in the order memory lies, not scattered.
+    template <typename Each> void by_levels(uint32_t *queue, const uint32_t &tail, Each &&each) {
+        uint32_t head = 0;
+        while (head < tail) {
+            const uint32_t level_end = tail;
+            std::sort(queue + head, queue + level_end);
+            for (; head < level_end; ++head) {
+                prefetch_queued(queue, head, level_end);
+                each(queue[head]);
+            }
+        }
+    }
+
+    // The entry of a block a few places ahead, and the first lines of one
+    // closer, are fetched while the current one is scanned.
+    void prefetch_queued(const uint32_t *queue, uint32_t head, uint32_t end) const {
+        if (head + 16 < end)
+            __builtin_prefetch(c_.blocks.block_address(queue[head + 16]));
+        if (head + 8 < end) {
+            const memleak_scan_block_t &b = c_.blocks[queue[head + 8]];
+            if (const uint8_t *host = c_.memory.host_address(b.address)) {
+                const uint64_t lines = b.size < 8 * 64 ? (b.size + 63) / 64 : 8;
+                for (uint64_t l = 0; l < lines; ++l)
+                    __builtin_prefetch(host + 64 * l);
+            }
         }
     }
 
@@ -117,26 +155,28 @@ private:
             while (top) {
                 const uint32_t b = stack[--top];
                 const Source src{MEMLEAK_SCAN_FROM_BLOCK, b, c_.blocks[b].address};
-                c_.scan_block(b, [&](uint64_t value, uint64_t word) {
-                    const uint32_t t = c_.blocks.find(value);
-                    if (t == kNoBlock || t == leader || state_[t] != kUnreached)
+                auto claim = [&](uint32_t t, uint64_t value, uint64_t word) {
+                    if (t == leader || state_[t] != kUnreached)
                         return;
                     state_[t] = kIndirect;
                     record(t, src, word, value, MEMLEAK_SCAN_HEURISTIC_NONE);
                     stack[top++] = t;
-                });
+                };
+                c_.scan_block(b, [&](uint64_t value, uint64_t word) { batch_.add(value, word, claim); });
+                batch_.flush(claim);
             }
         }
     }
 
     ScanContext &c_;
     uint8_t *state_;
-    uint8_t *heuristic_;
     memleak_scan_ref_t *pred_;
     uint32_t *reach_queue_;
     uint32_t *possible_queue_;
     uint32_t reach_tail_ = 0;
     uint32_t possible_tail_ = 0;
+
+    PointerBatch batch_;
 };
 
 constexpr uint8_t kClassOf[] = {MEMLEAK_SCAN_DEFINITELY_LOST, MEMLEAK_SCAN_POSSIBLY_LOST,
@@ -149,28 +189,31 @@ int classify(const memleak_scan_input_t &in, memleak_scan_result_t &out, WorkMem
     const uint64_t n = in.block_count;
     uint32_t *reach_queue = work.array<uint32_t>(n);
     uint32_t *possible_queue = work.array<uint32_t>(n);
-    uint8_t *heuristic = out.heuristics ? out.heuristics : work.array<uint8_t>(n);
-    if (!reach_queue || !possible_queue || !heuristic) {
+    if (!reach_queue || !possible_queue) {
         message.text("out of memory for the work lists of ").dec(n).text(" blocks");
         return MEMLEAK_SCAN_ENOMEM;
     }
     for (uint64_t i = 0; i < n; ++i) {
         out.kinds[i] = kUnreached;
-        heuristic[i] = MEMLEAK_SCAN_HEURISTIC_NONE;
         if (out.predecessors)
             out.predecessors[i] = memleak_scan_ref_t{0, 0, 0, MEMLEAK_SCAN_FROM_NONE, 0};
     }
 
     ScanContext context(in);
-    Marker(context, out.kinds, heuristic, out.predecessors, reach_queue, possible_queue).run();
+    if (!context.blocks.build(work)) {
+        message.text("out of memory for the index of ").dec(n).text(" blocks");
+        return MEMLEAK_SCAN_ENOMEM;
+    }
+    Marker(context, out.kinds, out.predecessors, reach_queue, possible_queue).run();
 
     for (int k = 0; k < 5; ++k)
         out.class_blocks[k] = out.class_bytes[k] = 0;
     for (uint64_t i = 0; i < n; ++i) {
-        const uint8_t kind = kClassOf[out.kinds[i]];
+        const uint8_t state = out.kinds[i];
+        const uint8_t kind = kClassOf[state & 3];
         out.kinds[i] = kind;
-        if (kind != MEMLEAK_SCAN_STILL_REACHABLE)
-            heuristic[i] = MEMLEAK_SCAN_HEURISTIC_NONE;
+        if (out.heuristics)
+            out.heuristics[i] = static_cast<uint8_t>(state >> kHeuristicShift);
         out.class_blocks[kind] += 1;
         out.class_bytes[kind] += in.blocks[i].size;
     }

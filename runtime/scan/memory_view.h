@@ -53,6 +53,18 @@ public:
         return nullptr;
     }
 
+    // Where the byte at `addr` is in the caller's buffers, or nullptr.
+    const uint8_t *host_address(uint64_t addr) const {
+        if (count_ == 1) {
+            const memleak_scan_segment_t &s = segments_[0];
+            return s.bytes && addr - s.address < s.length
+                       ? static_cast<const uint8_t *>(s.bytes) + (addr - s.address)
+                       : nullptr;
+        }
+        const memleak_scan_segment_t *s = find(addr);
+        return s && s->bytes ? static_cast<const uint8_t *>(s->bytes) + (addr - s->address) : nullptr;
+    }
+
     // The 8 bytes at `addr`, which may span adjacent segments.
     bool read_word(uint64_t addr, uint64_t *out) const {
         if (addr > UINT64_MAX - kWord)

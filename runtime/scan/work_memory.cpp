@@ -6,9 +6,17 @@ namespace memleak::scan {
 
 namespace {
 
+constexpr size_t kHugePage = size_t(2) << 20;
+
 void *map_anonymous(void *, size_t bytes) {
     void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? nullptr : p;
+    if (p == MAP_FAILED)
+        return nullptr;
+    // The index and the per-block arrays are read at random: huge pages
+    // spare a TLB miss on most lookups where the kernel allows them.
+    if (bytes >= kHugePage)
+        madvise(p, bytes, MADV_HUGEPAGE);
+    return p;
 }
 
 void unmap_anonymous(void *, void *memory, size_t bytes) { munmap(memory, bytes); }
