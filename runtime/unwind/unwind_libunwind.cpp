@@ -1,4 +1,7 @@
 #include <link.h>
+#include <sys/resource.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "core/line_writer.h"
 #include "core/options.h"
@@ -52,9 +55,87 @@ void find_text(uintptr_t addr, TextRange *out) {
     dl_iterate_phdr(find_object, &q);
 }
 
+// libunwind 1.6 and 1.7 check a word before reading it where a frame's
+// unwind information may be wrong (under their default conservative
+// checks, every unw_step): mincore, then a write of the byte to a pipe
+// made at initialization, whose EFAULT tells an unreadable address. That
+// pipe would hold two descriptors for the program's whole life, so its
+// first open() would not get 3. The runtime reads such words with
+// process_vm_readv on its own process instead, which needs no descriptor,
+// and has libunwind initialized while no descriptor can be had, so the
+// pipe is never made. Elsewhere (another version, a sandbox refusing
+// process_vm_readv) libunwind is left as it is.
+#if UNW_VERSION >= UNW_VERSION_CODE(1, 6) && UNW_VERSION < UNW_VERSION_CODE(1, 8)
+#define MEMLEAK_OWN_MEMORY_CHECK 1
+
+using AccessMemFn = int (*)(unw_addr_space_t, unw_word_t, unw_word_t *, int, void *);
+AccessMemFn g_libunwind_access_mem;
+
+// The low bit of the argument libunwind passes its local accessors: "check
+// before reading" (AS_ARG_VALIDATE_MASK in its tdep-x86_64/libunwind_i.h).
+constexpr uintptr_t kValidateBit = 1;
+
+bool read_own_word(uintptr_t addr, unw_word_t *out) {
+    struct iovec local = {out, sizeof *out};
+    struct iovec remote = {reinterpret_cast<void *>(addr), sizeof *out};
+    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(sizeof *out);
+}
+
+// The pages checked last, per thread, as libunwind keeps them: consecutive
+// checks mostly fall on the same few stack pages.
+constexpr int kCheckedPages = 4;
+__thread uintptr_t t_checked_pages[kCheckedPages] __attribute__((tls_model("initial-exec")));
+__thread unsigned t_checked_next __attribute__((tls_model("initial-exec")));
+
+int access_mem_checked(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int write, void *arg) {
+    if (write || !(reinterpret_cast<uintptr_t>(arg) & kValidateBit))
+        return g_libunwind_access_mem(as, addr, val, write, arg);
+    const uintptr_t page = addr & ~uintptr_t{4095};
+    // A word that straddles two pages is read, and so checked, whole.
+    const bool one_page = ((addr + sizeof *val - 1) & ~uintptr_t{4095}) == page;
+    if (one_page && page != 0) {
+        for (uintptr_t checked : t_checked_pages)
+            if (checked == page) {
+                *val = *reinterpret_cast<const unw_word_t *>(addr);
+                return 0;
+            }
+    }
+    if (!read_own_word(addr, val))
+        return -1;
+    if (one_page)
+        t_checked_pages[t_checked_next++ % kCheckedPages] = page;
+    return 0;
+}
+
+// Initializes libunwind (its first call does) with the file-descriptor
+// limit at zero, so its pipe cannot be made, and routes its checked reads
+// through access_mem_checked. False when that cannot be done.
+bool init_libunwind_without_descriptors() {
+    unw_word_t probe = 0x6d656d6c65616bu, copy = 0;
+    if (!read_own_word(reinterpret_cast<uintptr_t>(&probe), &copy) || copy != probe)
+        return false;
+    struct rlimit old;
+    if (getrlimit(RLIMIT_NOFILE, &old) != 0)
+        return false;
+    struct rlimit none = {0, old.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &none) != 0)
+        return false;
+    unw_accessors_t *acc = unw_get_accessors(unw_local_addr_space);
+    setrlimit(RLIMIT_NOFILE, &old);
+    if (acc == nullptr || acc->access_mem == nullptr)
+        return false;
+    g_libunwind_access_mem = acc->access_mem;
+    acc->access_mem = access_mem_checked;
+    return true;
+}
+#endif
+
 }  // namespace
 
 void init() {
+#ifdef MEMLEAK_OWN_MEMORY_CHECK
+    init_libunwind_without_descriptors();
+#endif
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     find_text(reinterpret_cast<uintptr_t>(&init), &g_runtime_text[0]);
     find_text(reinterpret_cast<uintptr_t>(&unw_backtrace), &g_runtime_text[1]);

@@ -214,6 +214,30 @@ class UnwinderCheckTests(unittest.TestCase):
         self.assertGreaterEqual(compared, 500)
 
 
+class DescriptorTests(unittest.TestCase):
+    """The program gets the descriptor numbers it gets natively: the runtime
+    keeps none open, libunwind's included (issue 10, item 5)."""
+
+    def probe(self, preload, close_stderr, mode="1"):
+        args = ["sh", "-c", 'exec "$@" 2>&-' if close_stderr else 'exec "$@"', "sh",
+                program("fd_probe")]
+        r = run(args, {"MEMLEAK_FAST_UNWIND": mode}, preload=preload)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout
+
+    def test_first_open_gets_three(self):
+        native = self.probe(False, False)
+        self.assertTrue(native.startswith("first=3 "), native)
+        for mode in ("0", "1", "2"):
+            self.assertEqual(self.probe(True, False, mode), native, "MEMLEAK_FAST_UNWIND=" + mode)
+
+    def test_first_open_gets_two_with_stderr_closed(self):
+        native = self.probe(False, True)
+        self.assertTrue(native.startswith("first=2 "), native)
+        for mode in ("0", "1", "2"):
+            self.assertEqual(self.probe(True, True, mode), native, "MEMLEAK_FAST_UNWIND=" + mode)
+
+
 class ForkStressTests(unittest.TestCase):
     """No fork child waits forever on a lock another thread held at the fork:
     libunwind's, or the loader's taken by dl_iterate_phdr (issue 10, item 1).
