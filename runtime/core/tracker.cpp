@@ -36,6 +36,18 @@ uint64_t clock_ns(clockid_t clk) {
 
 void count(uint64_t *counter) { __atomic_add_fetch(counter, 1, __ATOMIC_RELAXED); }
 
+// Out of memory for its bookkeeping, the runtime stops recording new
+// allocations for good rather than keep a table with holes in it: what it
+// holds stays exact (frees still take records out), every later
+// allocation counts in dropped_records, and the flags say so.
+bool g_stopped;
+
+void stop_recording() {
+    if (__atomic_exchange_n(&g_stopped, true, __ATOMIC_RELAXED))
+        return;
+    __atomic_store_n(&g_root->flags, MEMLEAK_FLAG_DISABLED, __ATOMIC_RELEASE);
+}
+
 // Fork: the forking thread closes the unwinder's gate (no thread inside
 // libunwind or the loader's lock through the runtime), then holds the
 // unwinder's locks, the depot lock and every shard lock (in this fixed
@@ -122,11 +134,17 @@ uint32_t prepare_alloc(void *p) {
 }
 
 void record_alloc(void *p, size_t size, const uint64_t *pcs, uint32_t depth, bool truncated) {
+    if (__builtin_expect(__atomic_load_n(&g_stopped, __ATOMIC_RELAXED), 0)) {
+        count(&g_root->dropped_records);
+        return;
+    }
     uint32_t stack_id = 0;
     if (depth) {
         stack_id = g_depot.intern(pcs, depth, truncated ? MEMLEAK_STACK_TRUNCATED : 0);
-        if (!stack_id)
+        if (!stack_id) {
             count(&g_root->dropped_stacks);
+            stop_recording();
+        }
     }
     RecordData rec;
     rec.address = reinterpret_cast<uint64_t>(p);
@@ -137,8 +155,10 @@ void record_alloc(void *p, size_t size, const uint64_t *pcs, uint32_t depth, boo
     rec.stack_id = stack_id;
     unwind::poll_unloads(rec.ticks);
     uint64_t replaced = 0;
-    if (g_table.insert(rec, &replaced) == AllocTable::InsertResult::kNoMemory)
+    if (g_table.insert(rec, &replaced) == AllocTable::InsertResult::kNoMemory) {
         count(&g_root->dropped_records);
+        stop_recording();
+    }
 }
 
 void on_free(void *p) {
@@ -152,8 +172,10 @@ bool take(void *p, RecordData *out) {
 }
 
 void put_back(const RecordData &rec) {
-    if (!g_table.restore(rec))
+    if (!g_table.restore(rec)) {
         count(&g_root->dropped_records);
+        stop_recording();
+    }
 }
 
 void note_untracked_free() { count(&g_root->untracked_frees); }

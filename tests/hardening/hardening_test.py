@@ -9,6 +9,7 @@ Environment: MEMLEAK_LIB (libmemleak.so), HARDENING_BIN_DIR (the built
 programs; their sources sit next to this file).
 """
 
+import json
 import os
 import pwd
 import re
@@ -212,6 +213,45 @@ class UnwinderCheckTests(unittest.TestCase):
         # signal frame); every plain one is compared.
         self.assertGreaterEqual(given_up, 500)
         self.assertGreaterEqual(compared, 500)
+
+
+class OutOfMemoryTests(unittest.TestCase):
+    """Out of memory for its bookkeeping, the runtime stops recording for good
+    and says so in `memleak stats` and in the exit report (issue 10, item 11)."""
+
+    def test_stop_is_shown_by_stats_and_exit_report(self):
+        if shutil.which("gdb") is None:
+            self.skipTest("gdb is not installed")
+        wrapper = os.path.join(HERE, "..", "..", "scripts", "memleak")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MEMLEAK_")}
+        env.update(LD_PRELOAD=LIB, MEMLEAK_REPORT="stderr", MEMLEAK_REPORT_GROUPS="1")
+        proc = subprocess.Popen([program("oom_stop")], env=env, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertEqual(proc.stdout.readline(), "stopped\n")
+            wenv = {k: v for k, v in os.environ.items()
+                    if k != "LD_PRELOAD" and not k.startswith("MEMLEAK_")}
+            wenv["MEMLEAK_LIB"] = LIB
+            stats = subprocess.run([wrapper, "attach", str(proc.pid), "stats", "--json"],
+                                   env=wenv, capture_output=True, text=True, timeout=TIMEOUT)
+            if "ptrace" in stats.stderr and "not permitted" in stats.stderr:
+                self.skipTest("ptrace is not permitted here")
+            self.assertEqual(stats.returncode, 0, stats.stderr)
+            d = json.loads(stats.stdout)
+            self.assertEqual((d["recording"], d["disabled"]), (False, True), d)
+            self.assertGreater(d["dropped_records"], 0)
+            out, err = proc.communicate("\n", timeout=TIMEOUT)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.assertEqual(proc.returncode, 0, err[-2000:])
+        self.assertIn("memleak: recording stopped early (the runtime ran out of memory); "
+                      "later blocks are not in this report", err)
+        m = re.search(r"^memleak: (\d+) allocations were not recorded", err, re.M)
+        self.assertIsNotNone(m, err[-2000:])
+        # stdin's buffer and exit's own allocations come after the stats.
+        self.assertGreaterEqual(int(m.group(1)), d["dropped_records"])
 
 
 class DescriptorTests(unittest.TestCase):

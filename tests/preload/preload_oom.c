@@ -54,9 +54,20 @@ int main(void) {
     ML_CHECK(dropped > 0);  /* the runtime did run out */
     ML_CHECK(c1 - c0 + dropped == n);
     ML_CHECK(b1 - b0 + dropped * 24 == (uint64_t)n * 24);
+    /* ... and stopped recording for good, as its flags say. */
+    ML_CHECK(ix->flags == MEMLEAK_FLAG_DISABLED);
 
     lim.rlim_cur = RLIM_INFINITY;
     setrlimit(RLIMIT_AS, &lim);
+    /* With memory again, new blocks are still counted as dropped, not
+     * recorded: the table holds what came before the stop, exactly. */
+    const uint64_t dropped_before = ix->dropped_records;
+    void *later = malloc(24);
+    ML_CHECK(later != NULL);
+    ml_totals(ix, &c1, &b1);
+    ML_CHECK(ix->dropped_records == dropped_before + 1);
+    ML_CHECK(c1 - c0 + dropped == n);
+    free(later);
     for (unsigned i = 0; i < n; ++i)
         free(blocks[i]);
     ml_totals(ix, &c1, &b1);
