@@ -12,7 +12,9 @@
 // The scan runs twice: "in process" (one segment: the memory itself, as
 // the runtime scans at exit) and "from a reader" (the same bytes as 1 MiB
 // segments, as gdb passes chunks it read). Baselines: a loop summing every
-// word of the heap, and memcpy of the heap in 64 MiB pieces.
+// word of the heap, memcpy of the heap in 64 MiB pieces, and independent
+// random 8-byte reads over the heap, as many as the heap has words that may
+// be pointers.
 //
 // Usage: memleak_scan_bench [BLOCKS [REPEAT [POINTERS [LOCAL]]]]
 //        (default 1000000 blocks, best of 3, 25% pointer words, 0% local)
@@ -169,6 +171,26 @@ int main(int argc, char **argv) {
             memcpy(target.data(), heap.base + off, std::min(piece, heap.bytes - off));
         sink = target[piece / 2];
     });
+    // Resolving a word that may be a pointer is a few reads at random places
+    // (the block index, the block's state): the machine's rate of
+    // independent random 8-byte reads over the heap is the other baseline.
+    const uint64_t lo = heap.blocks.front().address, hi = heap.blocks.back().address;
+    uint64_t candidates = 0;
+    for (size_t off = 0; off + 8 <= heap.bytes; off += 8) {
+        uint64_t v;
+        memcpy(&v, heap.base + off, 8);
+        candidates += v - lo <= hi - lo;
+    }
+    std::vector<uint32_t> places(candidates);
+    for (auto &p : places)
+        p = static_cast<uint32_t>(rng() % (heap.bytes / 8));
+    const Timing random_s = best_of(repeat, [&] {
+        const uint64_t *w = reinterpret_cast<const uint64_t *>(heap.base);
+        uint64_t a = 0;
+        for (uint32_t p : places)
+            a += w[p];
+        sink = a;
+    });
 
     std::vector<memleak_scan_segment_t> one{
         {reinterpret_cast<uint64_t>(heap.base), heap.bytes, heap.base, 0, 0},
@@ -221,16 +243,21 @@ int main(int argc, char **argv) {
            (unsigned long long)result.class_blocks[MEMLEAK_SCAN_INDIRECTLY_LOST],
            (unsigned long long)result.class_blocks[MEMLEAK_SCAN_DEFINITELY_LOST]);
     auto rate = [](double gigabytes, const Timing &t, bool cpu) { return gigabytes / (cpu ? t.cpu : t.wall); };
+    printf("words that may be pointers (inside the blocks' span): %llu\n",
+           (unsigned long long)candidates);
     for (bool cpu : {false, true}) {
         const double read = rate(heap_gb, read_s, cpu);
-        printf("%s time: read loop %.2f GB/s, memcpy %.2f GB/s\n", cpu ? "CPU" : "wall", read,
-               rate(heap_gb, copy_s, cpu));
-        printf("  scan in process (1 segment):       %.3f s = %.2f GB/s = %.2f x the read loop\n",
-               cpu ? in_process.cpu : in_process.wall, rate(scanned_gb, in_process, cpu),
-               rate(scanned_gb, in_process, cpu) / read);
-        printf("  scan as a reader (1 MiB segments, with chains): %.3f s = %.2f GB/s = %.2f x the read loop\n",
-               cpu ? reader.cpu : reader.wall, rate(scanned_gb, reader, cpu),
-               rate(scanned_gb, reader, cpu) / read);
+        const double random_reads = candidates / (cpu ? random_s.cpu : random_s.wall);
+        printf("%s time: read loop %.2f GB/s, memcpy %.2f GB/s, random reads %.1f M/s\n",
+               cpu ? "CPU" : "wall", read, rate(heap_gb, copy_s, cpu), random_reads / 1e6);
+        for (int which = 0; which < 2; ++which) {
+            const Timing &t = which ? reader : in_process;
+            const double secs = cpu ? t.cpu : t.wall;
+            printf("  scan %s: %.3f s = %.2f GB/s = %.2f x the read loop; %.1f random reads' time "
+                   "per word that may be a pointer\n",
+                   which ? "as a reader (1 MiB segments, with chains)" : "in process (1 segment)",
+                   secs, scanned_gb / secs, scanned_gb / secs / read, secs * random_reads / candidates);
+        }
     }
     return 0;
 }

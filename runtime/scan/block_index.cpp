@@ -41,10 +41,11 @@ void BlockIndex::insert(uint64_t key, uint32_t block) {
         Granule &g = table_[slot];
         if (g.key == key) {
             ++g.count;
+            ++g.unsettled;
             return;
         }
         if (g.key == kEmpty) {
-            g = Granule{key, block, 1};
+            g = Granule{key, block, 1, 1, 0};
             return;
         }
     }
@@ -79,6 +80,23 @@ bool BlockIndex::build(WorkMemory &work) {
         }
     }
     return true;
+}
+
+BlockIndex::Granule &BlockIndex::slot_of(uint64_t key) {
+    uint64_t slot = hash(key);
+    while (table_[slot].key != key)
+        slot = (slot + 1) & mask_;
+    return table_[slot];
+}
+
+void BlockIndex::settle(uint32_t b) {
+    const uint64_t first = blocks_[b].address >> shift_;
+    const uint64_t last = (hit_end(blocks_[b]) - 1) >> shift_;
+    for (uint64_t k = first;; ++k) {
+        --slot_of(k).unsettled;
+        if (k == last)
+            break;
+    }
 }
 
 uint32_t BlockIndex::first_ending_after(uint64_t addr) const {

@@ -60,6 +60,37 @@ public:
         }
     }
     const void *block_address(uint32_t i) const { return &blocks_[i]; }
+    // Where among [lo, hi) the block holding `value` probably is: blocks
+    // spread about evenly over a granule, so its offset there says.
+    uint32_t guess(uint64_t value, uint32_t lo, uint32_t hi) const {
+        if (shift_ > 31)
+            return lo + (hi - lo) / 2;
+        const uint64_t offset = value & ((uint64_t(1) << shift_) - 1);
+        return lo + static_cast<uint32_t>((offset * (hi - lo)) >> shift_);
+    }
+
+    // search() starting from guess(): a few steps from there, then binary
+    // search over what is left.
+    uint32_t search_near(uint64_t value, uint32_t lo, uint32_t hi, uint32_t at) const {
+        constexpr int kSteps = 4;
+        if (blocks_[at].address <= value) {
+            for (int k = 0; k < kSteps; ++k) {
+                if (at + 1 >= hi || blocks_[at + 1].address > value)
+                    return value < hit_end(blocks_[at]) ? at : kNoBlock;
+                ++at;
+            }
+            return search(value, at, hi);
+        }
+        for (int k = 0; k < kSteps; ++k) {
+            if (at == lo)
+                return kNoBlock;
+            --at;
+            if (blocks_[at].address <= value)
+                return value < hit_end(blocks_[at]) ? at : kNoBlock;
+        }
+        return search(value, lo, at);
+    }
+
     // The block among [lo, hi) holding `value`, or kNoBlock.
     uint32_t search(uint64_t value, uint32_t lo, uint32_t hi) const {
         const uint32_t base = lo;
@@ -75,6 +106,31 @@ public:
         return value < hit_end(blocks_[lo - 1]) ? lo - 1 : kNoBlock;
     }
 
+    // candidates() for the marking passes: none at all when every block of
+    // the granule is settled (still reachable through a start pointer), as
+    // nothing a pointer there finds can change any more. Most pointers of a
+    // heap point into such granules once marking is under way, and this way
+    // cost one table load.
+    void unsettled_candidates(uint64_t value, uint32_t *lo, uint32_t *hi) const {
+        const uint64_t key = value >> shift_;
+        for (uint64_t slot = hash(key);; slot = (slot + 1) & mask_) {
+            const Granule &g = table_[slot];
+            if (g.key == key && g.unsettled) {
+                *lo = g.first;
+                *hi = g.first + g.count;
+                return;
+            }
+            if (g.key == key || g.key == kEmpty) {
+                *lo = *hi = 0;
+                return;
+            }
+        }
+    }
+
+    // Block `b` is settled: called once per block, when it becomes still
+    // reachable through a start pointer.
+    void settle(uint32_t b);
+
     // Index of the first block that ends after `addr` (count() if none).
     uint32_t first_ending_after(uint64_t addr) const;
 
@@ -83,12 +139,15 @@ private:
         uint64_t key;
         uint32_t first;  // the first block overlapping the granule
         uint32_t count;  // blocks overlapping it, consecutive from `first`
+        uint32_t unsettled;  // of those, blocks not yet settled
+        uint32_t unused;
     };
     static constexpr uint64_t kEmpty = UINT64_MAX;
 
     uint64_t hash(uint64_t key) const { return (key * 0x9e3779b97f4a7c15ull) >> hash_shift_; }
     uint64_t granules_at(unsigned shift) const;
     void insert(uint64_t key, uint32_t block);
+    Granule &slot_of(uint64_t key);
 
     const memleak_scan_block_t *blocks_;
     uint32_t count_;

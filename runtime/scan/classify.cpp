@@ -65,8 +65,10 @@ private:
         const bool start = value == c_.blocks[b].address;
         const uint8_t s = state_[b];
         if ((s & 3) == kReachable) {
-            if (start && s != kReachable)
+            if (start && s != kReachable) {
                 state_[b] = kReachable;  // a start pointer: no heuristic needed
+                c_.blocks.settle(b);
+            }
             return;
         }
         if (definite) {
@@ -75,6 +77,8 @@ private:
                 h = heuristic_for(value, c_.blocks[b], c_.input.heuristics, c_.memory);
             if (start || h != MEMLEAK_SCAN_HEURISTIC_NONE) {
                 state_[b] = static_cast<uint8_t>(kReachable | h << kHeuristicShift);
+                if (h == MEMLEAK_SCAN_HEURISTIC_NONE)
+                    c_.blocks.settle(b);
                 record(b, src, word, value, h);
                 reach_queue_[reach_tail_++] = b;
                 return;

@@ -15,12 +15,15 @@ class PointerBatch {
 public:
     PointerBatch(const BlockIndex &index, const uint8_t *state) : index_(index), state_(state) {}
 
+    // Only pointers into granules with unsettled blocks reach apply(); the
+    // marking passes have nothing to do with the others.
+
     // apply(block, value, word) for `value` if it points into a block, now
     // or at a later add() or flush().
     template <typename Apply> void add(uint64_t value, uint64_t word, Apply &&apply) {
         if (!index_.in_span(value))
             return;
-        pending_[count_++] = Pending{value, word, 0, 0};
+        pending_[count_++] = Pending{value, word, 0, 0, 0};
         if (count_ == kSize)
             flush(apply);
     }
@@ -30,18 +33,15 @@ public:
             __builtin_prefetch(index_.slot_address(pending_[i].value));
         for (uint32_t i = 0; i < count_; ++i) {
             Pending &p = pending_[i];
-            index_.candidates(p.value, &p.lo, &p.hi);
-            // The candidates are consecutive: their cache lines, up to 8.
-            const char *line = static_cast<const char *>(index_.block_address(p.lo));
-            const char *end = static_cast<const char *>(index_.block_address(p.hi));
-            if (end - line > 8 * 64)
-                end = line + 8 * 64;
-            for (; line < end; line += 64)
-                __builtin_prefetch(line);
+            index_.unsettled_candidates(p.value, &p.lo, &p.hi);
+            if (p.lo < p.hi) {
+                p.at = index_.guess(p.value, p.lo, p.hi);
+                __builtin_prefetch(index_.block_address(p.at));
+            }
         }
         for (uint32_t i = 0; i < count_; ++i) {
             Pending &p = pending_[i];
-            p.lo = index_.search(p.value, p.lo, p.hi);
+            p.lo = p.lo < p.hi ? index_.search_near(p.value, p.lo, p.hi, p.at) : kNoBlock;
             if (p.lo != kNoBlock)
                 __builtin_prefetch(&state_[p.lo]);
         }
@@ -60,6 +60,7 @@ private:
         uint64_t word;
         uint32_t lo;  // the candidates, then the block found
         uint32_t hi;
+        uint32_t at;  // where the block probably is
     };
     static constexpr uint32_t kSize = 32;
 
