@@ -72,13 +72,15 @@ def symbolize_pcs(pcs, symbolize):
 class Since:
     """A resolved `since POINT`: either a sequence number or a time."""
 
-    def __init__(self, point, kind, seq=None, ticks=None, mark=None, duration_ns=None):
+    def __init__(self, point, kind, seq=None, ticks=None, mark=None, duration_ns=None,
+                 from_table=False):
         self.point = point
         self.kind = kind
         self.seq = seq
         self.ticks = ticks
         self.mark = mark
         self.duration_ns = duration_ns
+        self.from_table = from_table
 
     def select(self, blocks):
         if self.kind == "duration":
@@ -92,17 +94,24 @@ class Since:
             return "sequence number %d" % self.seq
         if self.kind == "mark":
             return "mark %r (sequence number %d)" % (self.mark.name, self.seq)
+        if self.from_table:
+            return "the last %s before the table's last change (tick %d on)" % (self.point,
+                                                                              self.ticks)
         return "the last %s (tick %d on)" % (self.point, self.ticks)
 
     def to_json(self):
-        return {"point": self.point, "kind": self.kind, "seq": self.seq, "ticks": self.ticks}
+        doc = {"point": self.point, "kind": self.kind, "seq": self.seq, "ticks": self.ticks}
+        if self.kind == "duration":
+            doc["back_from"] = "last_change" if self.from_table else "now"
+        return doc
 
 
-def resolve_since(point, table, now_ticks):
+def resolve_since(point, table, now_ticks, now_from_table=False):
     """Turns POINT into a Since. Digits are a sequence number; a name that
     is a valid mark is that mark (the latest one of that name); otherwise a
-    duration back from `now_ticks` (the snapshot's time); otherwise an error
-    naming the marks there are."""
+    duration back from `now_ticks` (the snapshot's time: the table's newest
+    time stamp when `now_from_table`); otherwise an error naming the marks
+    there are."""
     if point.isdigit():
         return Since(point, "seq", seq=int(point))
     marks = [m for m in table.valid_marks() if m.name == point]
@@ -113,7 +122,8 @@ def resolve_since(point, table, now_ticks):
     if ns is not None:
         tick_ns = table.header["tick_ns"]
         back = -(-ns // tick_ns)
-        return Since(point, "duration", ticks=max(0, now_ticks - back), duration_ns=ns)
+        return Since(point, "duration", ticks=max(0, now_ticks - back), duration_ns=ns,
+                     from_table=now_from_table)
     names = sorted(set(m.name for m in table.valid_marks()))
     raise MemleakError("no mark named %s (marks: %s)" % (point, ", ".join(names) if names else "none"))
 

@@ -10,6 +10,8 @@ Target interface:
     table(records=True) -> reader.Table
     is_live: bool        (False for a core file)
     now_ticks(table) -> int  the snapshot's time in ticks
+    now_from_table: bool  now_ticks is the table's newest time stamp, not a
+                         clock (a core file, a process behind gdbserver)
     symbolize(pc) -> list[aggregate.Frame]  innermost first
     write(addr, data)    live processes only
 """
@@ -71,12 +73,12 @@ POINT is one of:
                                or memleak_mark() in the program);
   a duration (90s, 5m, 2h, 1h30m, 500ms)
                                blocks allocated in that time before the snapshot:
-                               for a live process the snapshot is now (this
-                               machine's CLOCK_MONOTONIC, the runtime's clock, so
-                               a process behind gdbserver on another machine needs
-                               a mark or a sequence number instead); for a core
-                               file it is the newest time stamp the table holds
-                               (the latest allocation or table change).
+                               for a local process the snapshot is now (this
+                               machine's CLOCK_MONOTONIC, the runtime's clock);
+                               for a core file or a process behind gdbserver it
+                               is the newest time stamp the table holds (the
+                               latest allocation or table change, on the
+                               target's clock), which the output says.
 Output is grouped like `memleak top` unless --dump lists the blocks.
 --fail-over BYTES makes the command fail after printing when the growth (bytes
 not suppressed) exceeds BYTES. gdb -batch exits with status 1 when its last
@@ -227,7 +229,8 @@ def cmd_dump(a, target):
 def cmd_since(a, target):
     supp = _load_suppressions(a.suppressions)
     table = target.table()
-    since = aggregate.resolve_since(a.point, table, target.now_ticks(table))
+    since = aggregate.resolve_since(a.point, table, target.now_ticks(table),
+                                    target.now_from_table)
     blocks = since.select(table.blocks)
     if a.dump:
         text, growth = _dump(a, target, supp, table, blocks, since)

@@ -48,9 +48,9 @@ def _inferior():
     return inf
 
 
-def _is_core(inf):
+def _connection_type(inf):
     conn = getattr(inf, "connection", None)
-    return conn is not None and conn.type == "core"
+    return conn.type if conn is not None else None
 
 
 def find_root():
@@ -106,13 +106,21 @@ def _symtab_file(symtab):
         return symtab.filename
 
 
+def _on_target(path):
+    """A file gdb read through gdbserver is named `target:PATH`; PATH is
+    the name on the target, as for a local process."""
+    if path and path.startswith("target:"):
+        return path[len("target:"):]
+    return path
+
+
 def _objfile_name(progspace, pc, symtab):
     name = progspace.solib_name(pc)
     if name:
-        return name
+        return _on_target(name)
     if symtab is not None:
         obj = symtab.objfile
-        return (obj.owner or obj).filename
+        return _on_target((obj.owner or obj).filename)
     return None
 
 
@@ -167,7 +175,7 @@ def symbolize(pc):
         if where is not None:
             objname, offset = objname or where[0], where[1]
         elif name is not None and objname is None:
-            objname = progspace.filename
+            objname = _on_target(progspace.filename)
         # Code with a line table but no function DIE (assembly) still has a line.
         sal = gdb.find_pc_line(look) if block is not None else None
         if sal is not None and sal.symtab is not None and sal.line:
@@ -192,7 +200,11 @@ class GdbTarget:
 
     def __init__(self):
         self.inferior = _inferior()
-        self.is_live = not _is_core(self.inferior)
+        connection = _connection_type(self.inferior)
+        self.is_live = connection != "core"
+        # This machine's clock is the process's only for a local process;
+        # behind gdbserver it may be another machine's.
+        self.now_from_table = connection not in ("native", None)
         self.memory = InferiorMemory(self.inferior)
 
     def table(self, records=True):
@@ -216,7 +228,7 @@ class GdbTarget:
         return corefile.cut(path) if path else None
 
     def now_ticks(self, table):
-        if not self.is_live:
+        if self.now_from_table:
             return table.newest_ticks
         h = table.header
         # CLOCK_MONOTONIC is system-wide, so the host's clock is the

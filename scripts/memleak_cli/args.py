@@ -43,6 +43,7 @@ def build_parser():
     add_run(sub)
     add_attach(sub)
     add_core(sub)
+    add_remote(sub)
     add_demo(sub)
     return parser
 
@@ -102,6 +103,39 @@ def add_core(sub):
                       help="memleak command and options (default: top)")
 
 
+def add_remote(sub):
+    remote = sub.add_parser(
+        "remote", help="read a process behind gdbserver",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Connect gdb to gdbserver at HOST:PORT, run one memleak command on the "
+                    "process it debugs, detach: the process runs on, and a gdbserver started "
+                    "with --attach exits. With --extended (gdbserver --multi) gdbserver stays "
+                    "for the next command and --pid PID attaches the process. Libraries and "
+                    "debug info come through the connection unless --sysroot gives a local "
+                    "copy of the target's files. `since DURATION` counts back from the "
+                    "table's last change (the target's clock). The exit status is gdb's.",
+        epilog=GDB_EPILOG + "\nexamples:\n"
+                            "  gdbserver --attach :2345 4242       # on the target, then:\n"
+                            "  memleak remote board:2345 top\n"
+                            "  gdbserver --multi :2345             # on the target, then:\n"
+                            "  memleak remote --extended --pid 4242 board:2345 mark before\n"
+                            "  memleak remote --extended --pid 4242 board:2345 since before\n")
+    remote.add_argument("--extended", action="store_true",
+                        help="target extended-remote: gdbserver --multi, which stays after "
+                             "the command")
+    remote.add_argument("--pid", type=pid_value, metavar="PID",
+                        help="with --extended: the process to attach when gdbserver debugs "
+                             "none yet")
+    remote.add_argument("--program", metavar="PROG",
+                        help="a local copy of the program (symbols from it, not the target)")
+    remote.add_argument("--sysroot", metavar="DIR",
+                        help="a local copy of the target's files (default: fetched through "
+                             "gdbserver)")
+    remote.add_argument("address", metavar="HOST:PORT")
+    remote.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND",
+                        help="memleak command and options (default: top)")
+
+
 def add_demo(sub):
     demo = sub.add_parser(
         "demo", help="a guided tour on a bundled leaky service",
@@ -120,6 +154,16 @@ def depth_value(text):
         raise argparse.ArgumentTypeError("%r is not a number" % text) from None
     if not 1 <= value <= 256:
         raise argparse.ArgumentTypeError("must be between 1 and 256")
+    return value
+
+
+def pid_value(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a process id" % text) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("%r is not a process id" % text)
     return value
 
 

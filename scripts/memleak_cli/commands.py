@@ -36,3 +36,8 @@ def cmd_attach(opts, layout):
 
 def cmd_core(opts, layout):
     return read_with_gdb(layout, targets.Core(layout, opts.program, opts.core), opts.command)
+
+
+def cmd_remote(opts, layout):
+    target = targets.Remote(opts.address, opts.extended, opts.pid, opts.program, opts.sysroot)
+    return read_with_gdb(layout, target, opts.command)

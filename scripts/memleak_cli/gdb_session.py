@@ -26,7 +26,7 @@ def run(layout, target, command_line):
             "-iex", "set print inferior-events off",
             "-iex", "set confirm off"]
     argv += target.gdb_args()
-    argv += ["-x", extension, "-ex", marker_py, "-ex", command_line]
+    argv += ["-x", extension, "-ex", marker_py] + target.command_args(command_line)
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)

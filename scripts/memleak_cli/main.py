@@ -9,6 +9,7 @@ COMMANDS = {
     "run": commands.cmd_run,
     "attach": commands.cmd_attach,
     "core": commands.cmd_core,
+    "remote": commands.cmd_remote,
     "demo": demo.tour,
 }
 

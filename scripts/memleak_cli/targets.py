@@ -1,16 +1,18 @@
 """What gdb reads, and everything that can be checked before gdb runs.
 
 A target gives gdb's command-line arguments that open it (`gdb_args`), the
-checks worth making first (`check`, raising Failure with the reason), and
-the translation of gdb's own error text into one clear line (`on_error`,
-None when the text says nothing the target knows about). A target whose
-`judges_failures()` is true also sees the command's stderr when it failed
-(`on_failure`), to name a cause the command could not know.
+checks worth making first (`check`, raising Failure with the reason), the
+arguments that run one command on it (`command_args`), and the translation
+of gdb's own error text into one clear line (`on_error`, None when the text
+says nothing the target knows about). A target whose `judges_failures()` is
+true also sees the command's stderr when it failed (`on_failure`), to name
+a cause the command could not know.
 """
 
 import os
 import pwd
 import re
+import socket
 
 from .corenotes import read_core_notes
 from .errors import Failure
@@ -20,9 +22,19 @@ _NOT_A_CORE = "is not a core dump"
 _PTRACE_DENIED = re.compile(r"ptrace: Operation not permitted|Could not attach to process")
 _NO_PROCESS = re.compile(r"ptrace: No such process")
 _RUNTIME_MAPPED = re.compile(r"/libmemleak[^/\s]*\.so")
+# The first words of gdb_remote.py's error lines.
+REMOTE_ERROR_PREFIX = "memleak-remote-error: "
 
 
-class Attach:
+class Target:
+    def command_args(self, command_line):
+        return ["-ex", command_line]
+
+    def judges_failures(self):
+        return False
+
+
+class Attach(Target):
     """A local process, by pid: gdb attaches, reads, detaches."""
 
     def __init__(self, pid_text):
@@ -40,9 +52,6 @@ class Attach:
     def gdb_args(self):
         return ["-p", str(self.pid)]
 
-    def judges_failures(self):
-        return False
-
     def on_error(self, text):
         if _PTRACE_DENIED.search(text):
             return ptrace_denied_message(self.pid, self.name)
@@ -51,7 +60,7 @@ class Attach:
         return None
 
 
-class Core:
+class Core(Target):
     """A core file and the program that dumped it."""
 
     def __init__(self, layout, program, core):
@@ -88,6 +97,58 @@ class Core:
             _, found, rest = line.partition("memleak: " + self.corefile.TRUNCATED)
             if found:
                 return "%s: %s%s" % (self.core, self.corefile.TRUNCATED, rest)
+        return None
+
+
+class Remote(Target):
+    """A process behind gdbserver at HOST:PORT (`target remote`, or with
+    `extended` `target extended-remote`, attaching `pid` when gdbserver
+    debugs no process yet). gdb runs gdb_remote.py to open it and to detach
+    after the command; nothing about the process can be checked from here."""
+
+    def __init__(self, address, extended=False, pid=None, program=None, sysroot=None):
+        host, sep, port = address.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise Failure("remote: %r is not HOST:PORT (the address gdbserver listens on)"
+                          % address)
+        if pid is not None and not extended:
+            raise Failure("remote: --pid needs --extended (gdbserver --multi attaches on request)")
+        self.address = address
+        self.extended = extended
+        self.pid = pid
+        self.program = program
+        self.sysroot = sysroot
+
+    def check(self):
+        host = self.address.rpartition(":")[0].strip("[]")
+        if host:
+            try:
+                socket.getaddrinfo(host, None)
+            except (socket.gaierror, UnicodeError):
+                raise Failure("remote: cannot resolve host %r" % host) from None
+        if self.program is not None and not os.path.isfile(self.program):
+            raise Failure("%s: no such program" % self.program)
+        if self.sysroot is not None and not os.path.isdir(self.sysroot):
+            raise Failure("%s: no such directory (--sysroot)" % self.sysroot)
+
+    def gdb_args(self):
+        args = ["-iex", "set tcp auto-retry off"]
+        if self.sysroot is not None:
+            args += ["-iex", "set sysroot " + os.path.abspath(self.sysroot)]
+        if self.program is not None:
+            args.append(os.path.abspath(self.program))
+        driver = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gdb_remote.py")
+        args += ["-x", driver,
+                 "-ex", "python remote_open(%r, %r, %r)" % (self.address, self.extended, self.pid)]
+        return args
+
+    def command_args(self, command_line):
+        return ["-ex", "python remote_run(%r)" % command_line]
+
+    def on_error(self, text):
+        for line in text.splitlines():
+            if line.startswith(REMOTE_ERROR_PREFIX):
+                return line[len(REMOTE_ERROR_PREFIX):].strip()
         return None
 
 

@@ -15,6 +15,7 @@ class FakeTarget:
         self.img = img
         self.is_live = live
         self._now = now_ticks
+        self.now_from_table = now_ticks is None
         self.inlined = set(inlined)
         self.symbolized = []
 

@@ -216,6 +216,17 @@ class SinceTest(unittest.TestCase):
     def test_duration_from_now_on_live(self):
         doc = self.since("50ms --dump", now_ticks=190)
         self.assertEqual([a["seq"] for a in doc["allocations"]], [14])
+        self.assertEqual(doc["since"]["back_from"], "now")
+
+    def test_duration_back_from_the_last_change_says_so(self):
+        # A core, or a process behind gdbserver: no clock of the target here.
+        doc = self.since("35ms", live=True)
+        self.assertEqual(doc["since"]["back_from"], "last_change")
+        self.assertEqual(doc["since"]["ticks"], 105)
+        text = run("since", "35ms", FakeTarget(self.img))
+        self.assertIn("allocated after the last 35ms before the table's last change (tick 105 on)",
+                      text)
+        self.assertNotIn("back_from", json.dumps(self.since("4")["since"]))
 
     def test_unknown_mark(self):
         with self.assertRaises(MemleakError) as cm:
