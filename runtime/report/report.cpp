@@ -23,6 +23,7 @@
 #include "report/writer.h"
 #include "memleak/abi.h"
 #include "memleak/memleak.h"
+#include "memleak/table_reader.h"
 
 
 namespace memleak::report {
@@ -40,11 +41,6 @@ struct Group {
     uint32_t stack_id;
     int32_t suppressed_by;  // pattern index, -1: not suppressed
 };
-
-template <typename T>
-T load(const T &field) {
-    return __atomic_load_n(&field, __ATOMIC_ACQUIRE);
-}
 
 // A thread that took the lock and was then interrupted by a signal whose
 // handler called exit() would wait forever on futex_lock, so the report
@@ -66,81 +62,75 @@ bool lock_shard(uint32_t *word) {
     return false;
 }
 
-bool header_ok(const memleak_introspect_t *ix) {
-    return ix->magic == MEMLEAK_ABI_MAGIC && ix->version == MEMLEAK_ABI_VERSION &&
-           ix->size >= sizeof(memleak_introspect_t) && ix->shard_size >= sizeof(memleak_shard_t) &&
-           ix->record_size >= sizeof(memleak_record_t) && ix->shards != 0 && ix->shard_count > 0 &&
-           ix->shard_count <= (1u << 20) && ix->records_per_chunk > 0 &&
-           ix->stack_chunk_size >= 16 && ix->stack_chunk_size % 8 == 0;
+// Keeps one block in the copy; stops the shard's walk when the copy is full.
+int copy_block(void *p, const memleak_table_block_t *b) {
+    Scratch<Item> &items = *static_cast<Scratch<Item> *>(p);
+    if (items.size() == items.capacity())
+        return 1;
+    items.push(Item{b->size, b->stack_id, 0});
+    return 0;
 }
 
 // Copies size and stack id of every live record, one shard at a time: lock,
 // copy into memory reserved beforehand, unlock. Returns false when memory
-// for the copy cannot be had.
-bool snapshot(const memleak_introspect_t *ix, Scratch<Item> &items, unsigned *in_flux) {
-    const uint32_t shard_count = ix->shard_count;
+// for the copy cannot be had; a table the reader refuses ends the copy with
+// its status in *status.
+bool snapshot(memleak_table_t *table, Scratch<Item> &items, unsigned *in_flux, int *status) {
+    const uint32_t shard_count = table->header.shard_count;
     // One reservation for the whole table as it is now, plus some room for
     // what other threads add meanwhile, so copying rarely has to regrow.
     uint64_t expected = 0;
-    for (uint32_t s = 0; s < shard_count; ++s)
-        expected += load(reinterpret_cast<const memleak_shard_t *>(ix->shards + uint64_t{s} * ix->shard_size)->live_count);
+    memleak_shard_t shard;
+    for (uint32_t s = 0; s < shard_count; ++s) {
+        if ((*status = memleak_table_shard(table, s, &shard)) != MEMLEAK_TABLE_OK)
+            return true;
+        expected += shard.live_count;
+    }
     if (!items.reserve(expected + expected / 8 + 1024))
         return false;
     for (uint32_t s = 0; s < shard_count; ++s) {
-        auto *shard = reinterpret_cast<memleak_shard_t *>(ix->shards + uint64_t{s} * ix->shard_size);
+        auto *lock = reinterpret_cast<uint32_t *>(memleak_table_shard_address(table, s) +
+                                                  offsetof(memleak_shard_t, lock));
         for (int attempt = 0;; ++attempt) {
-            if (!items.reserve(items.size() + load(shard->live_count) + 64))
+            if ((*status = memleak_table_shard(table, s, &shard)) != MEMLEAK_TABLE_OK)
+                return true;
+            if (!items.reserve(items.size() + shard.live_count + 64))
                 return false;
-            const bool locked = lock_shard(&shard->lock);
+            const bool locked = lock_shard(lock);
             if (!locked)
                 ++*in_flux;
+            if ((*status = memleak_table_shard(table, s, &shard)) != MEMLEAK_TABLE_OK) {
+                if (locked)
+                    futex_unlock(lock);
+                return true;
+            }
             const uint64_t room = items.capacity() - items.size();
-            if (locked && shard->live_count > room && attempt < 4) {
-                futex_unlock(&shard->lock);
+            if (locked && shard.live_count > room && attempt < 4) {
+                futex_unlock(lock);
                 continue;
             }
-            const uint32_t chunk_count = std::min(load(shard->chunk_count), ix->max_chunks_per_shard);
-            const uint64_t *chunks = reinterpret_cast<const uint64_t *>(load(shard->chunks));
-            for (uint32_t c = 0; chunks != nullptr && c < chunk_count; ++c) {
-                const uint64_t base = load(chunks[c]);
-                if (base == 0)
-                    continue;
-                for (uint32_t r = 0; r < ix->records_per_chunk && items.size() < items.capacity(); ++r) {
-                    const auto *rec = reinterpret_cast<const memleak_record_t *>(base + uint64_t{r} * ix->record_size);
-                    if (load(rec->address) == 0)
-                        continue;
-                    const uint64_t size = rec->size_lo | uint64_t{rec->size_hi} << 32;
-                    items.push(Item{size, rec->stack_id, 0});
-                }
-            }
+            *status = memleak_table_shard_blocks(table, s, &shard, copy_block, &items);
             if (locked)
-                futex_unlock(&shard->lock);
+                futex_unlock(lock);
+            if (*status == MEMLEAK_TABLE_STOPPED)
+                *status = MEMLEAK_TABLE_OK;
+            if (*status != MEMLEAK_TABLE_OK)
+                return true;
             break;
         }
     }
     return true;
 }
 
-// The return addresses of stack `id`, innermost first; false if the id does
-// not name a complete entry.
-bool find_stack(const memleak_introspect_t *ix, uint32_t id, const uint64_t **pcs, unsigned *depth,
-                bool *truncated) {
-    if (id == 0 || ix->stack_chunks == 0)
+// The return addresses of stack `id`, innermost first, where they lie in
+// this process; false if the id does not name a complete entry.
+bool find_stack(memleak_table_t *table, uint32_t id, const uint64_t **pcs, unsigned *depth, bool *truncated) {
+    memleak_table_stack_t stack;
+    if (id == 0 || memleak_table_stack(table, id, &stack) != MEMLEAK_TABLE_OK)
         return false;
-    const uint64_t words = ix->stack_chunk_size / 8;
-    const uint64_t chunk = (id - 1) / words, word = (id - 1) % words;
-    if (chunk >= load(ix->stack_chunk_count) || chunk >= ix->max_stack_chunks)
-        return false;
-    const uint64_t base = load(reinterpret_cast<const uint64_t *>(ix->stack_chunks)[chunk]);
-    if (base == 0)
-        return false;
-    const auto *head = reinterpret_cast<const memleak_stack_t *>(base + word * 8);
-    const unsigned n = head->depth;
-    if (n == 0 || word + 1 + n > words || (ix->max_depth != 0 && n > ix->max_depth))
-        return false;
-    *pcs = reinterpret_cast<const uint64_t *>(head + 1);
-    *depth = n;
-    *truncated = (head->flags & MEMLEAK_STACK_TRUNCATED) != 0;
+    *pcs = reinterpret_cast<const uint64_t *>(stack.pcs);
+    *depth = stack.depth;
+    *truncated = (stack.flags & MEMLEAK_STACK_TRUNCATED) != 0;
     return true;
 }
 
@@ -254,13 +244,13 @@ bool print_frame(const Frame &f, void *p) {
     return true;
 }
 
-void print_group(Writer &w, const memleak_introspect_t *ix, Symbolizer &sym, const Group &g,
+void print_group(Writer &w, memleak_table_t *table, Symbolizer &sym, const Group &g,
                  const Settings &settings) {
     w.dec(g.bytes).str(" bytes in ").dec(g.count).str(" block(s) allocated from:\n");
     const uint64_t *pcs = nullptr;
     unsigned depth = 0;
     bool truncated = false;
-    if (!find_stack(ix, g.stack_id, &pcs, &depth, &truncated)) {
+    if (!find_stack(table, g.stack_id, &pcs, &depth, &truncated)) {
         w.str("    (no stack was recorded)\n\n");
         return;
     }
@@ -271,7 +261,7 @@ void print_group(Writer &w, const memleak_introspect_t *ix, Symbolizer &sym, con
         w.str("    ... ").dec(ctx.hidden).str(plural(ctx.hidden, " more frame", " more frames"))
             .str(" (MEMLEAK_REPORT_FRAMES=").dec(settings.frames).str(")\n");
     else if (truncated)
-        w.str("    ... deeper frames were not recorded (MEMLEAK_DEPTH=").dec(ix->max_depth).str(")\n");
+        w.str("    ... deeper frames were not recorded (MEMLEAK_DEPTH=").dec(table->header.max_depth).str(")\n");
     w.ch('\n');
 }
 
@@ -280,16 +270,23 @@ void print_group(Writer &w, const memleak_introspect_t *ix, Symbolizer &sym, con
 int write_report(const memleak_introspect_t *ix, int fd, const Settings &settings, Totals *totals) {
     *totals = Totals{};
     Writer w(fd);
-    if (!header_ok(ix)) {
-        w.str("memleak: the allocation table is not readable (bad magic, version or layout)\n");
+    memleak_table_t table;
+    int status = memleak_table_open(&table, memleak_table_read_self, nullptr, reinterpret_cast<uint64_t>(ix));
+    if (status != MEMLEAK_TABLE_OK) {
+        w.str("memleak: the allocation table is not readable: ").str(table.error).ch('\n');
         w.flush();
         return w.error();
     }
 
     Scratch<Item> items;
     unsigned in_flux = 0;
-    if (!snapshot(ix, items, &in_flux)) {
+    if (!snapshot(&table, items, &in_flux, &status)) {
         w.str("memleak: out of memory for the report's copy of the table\n");
+        w.flush();
+        return w.error();
+    }
+    if (status != MEMLEAK_TABLE_OK) {
+        w.str("memleak: the allocation table is not readable: ").str(table.error).ch('\n');
         w.flush();
         return w.error();
     }
@@ -335,7 +332,7 @@ int write_report(const memleak_introspect_t *ix, int fd, const Settings &setting
             const uint64_t *pcs = nullptr;
             unsigned depth = 0;
             bool truncated = false;
-            if (!find_stack(ix, g.stack_id, &pcs, &depth, &truncated))
+            if (!find_stack(&table, g.stack_id, &pcs, &depth, &truncated))
                 continue;
             int hit = -1;
             for (unsigned i = first_user_frame(sym, pcs, depth); i < depth && hit < 0; ++i) {
@@ -378,9 +375,9 @@ int write_report(const memleak_introspect_t *ix, int fd, const Settings &setting
     if (in_flux != 0)
         w.str("memleak: ").dec(in_flux).str(plural(in_flux, " shard was", " shards were"))
             .str(" locked for too long and read while changing; a block may be missing or extra\n");
-    if (load(ix->flags) & MEMLEAK_FLAG_DISABLED)
+    if (table.header.flags & MEMLEAK_FLAG_DISABLED)
         w.str("memleak: recording stopped early (the runtime ran out of memory); later blocks are not in this report\n");
-    if (uint64_t dropped = load(ix->dropped_records))
+    if (uint64_t dropped = table.header.dropped_records)
         w.str("memleak: ").dec(dropped).str(plural(dropped, " allocation was", " allocations were"))
             .str(" not recorded (the runtime ran out of memory) and are not in this report\n");
 
@@ -389,7 +386,7 @@ int write_report(const memleak_introspect_t *ix, int fd, const Settings &setting
         if (g.suppressed_by >= 0)
             continue;
         if (shown < settings.groups) {
-            print_group(w, ix, sym, g, settings);
+            print_group(w, &table, sym, g, settings);
             ++shown;
         } else {
             hidden_bytes += g.bytes;

@@ -1,6 +1,9 @@
 // The live-block report: what MEMLEAK_REPORT writes at exit and what
-// memleak_report() writes on demand. It reads the table only through the
-// exported `memleak_introspect`, as an out-of-process reader would.
+// memleak_report() writes on demand. It reads the table from the exported
+// `memleak_introspect` with the table reader (memleak/table_reader.h) over
+// this process's memory, as an out-of-process reader would, except that it
+// takes each shard's lock around the shard's copy (a reader outside the
+// process cannot) and reads the stacks' return addresses in place.
 //
 //   ==PID== memleak: 3 live blocks (1.5 KiB) at exit, in 2 stacks
 //   1024 bytes in 1 block(s) allocated from:

@@ -1,7 +1,8 @@
 /*
- * Test-side reader of the runtime's table: finds memleak_introspect_t with
- * dlsym and walks it through the ABI only (strides and counts from the root),
- * as gdb would. Shared by the C and C++ preload tests.
+ * Test-side access to the runtime's table: finds memleak_introspect_t with
+ * dlsym and reads it with the table reader (memleak/table_reader.h) over
+ * this process's memory, through the ABI only, as gdb would. Shared by the
+ * C and C++ preload tests.
  */
 #ifndef MEMLEAK_TEST_INTROSPECT_WALK_H
 #define MEMLEAK_TEST_INTROSPECT_WALK_H
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "memleak/abi.h"
+#include "memleak/table_reader.h"
 
 static int ml_failures __attribute__((unused));
 
@@ -37,8 +39,14 @@ static inline const memleak_introspect_t *ml_root(void) {
     return ix;
 }
 
-static inline const memleak_shard_t *ml_shard(const memleak_introspect_t *ix, uint32_t i) {
-    return (const memleak_shard_t *)(uintptr_t)(ix->shards + (uint64_t)i * ix->shard_size);
+/* The table behind ix, opened with the reader; a table it refuses is a
+ * failure of the test. */
+static inline int ml_open(const memleak_introspect_t *ix, memleak_table_t *t) {
+    if (memleak_table_open(t, memleak_table_read_self, NULL, (uint64_t)(uintptr_t)ix) == MEMLEAK_TABLE_OK)
+        return 1;
+    fprintf(stderr, "table reader: %s\n", t->error);
+    ++ml_failures;
+    return 0;
 }
 
 static inline uint64_t ml_size(const memleak_record_t *r) { return r->size_lo | (uint64_t)r->size_hi << 32; }
@@ -46,19 +54,37 @@ static inline uint64_t ml_seq(const memleak_record_t *r) { return r->seq_lo | (u
 
 typedef void (*ml_visit_fn)(const memleak_record_t *r, void *ctx);
 
+struct ml_walk_ctx {
+    ml_visit_fn visit;
+    void *ctx;
+};
+
+/* A block as the record it was decoded from. */
+static inline int ml_walk_visit(void *p, const memleak_table_block_t *b) {
+    struct ml_walk_ctx *w = (struct ml_walk_ctx *)p;
+    memleak_record_t r;
+    memset(&r, 0, sizeof r);
+    r.address = b->address;
+    r.size_lo = (uint32_t)b->size;
+    r.size_hi = (uint16_t)(b->size >> 32);
+    r.seq_lo = (uint32_t)b->seq;
+    r.seq_hi = (uint16_t)(b->seq >> 32);
+    r.ticks = b->ticks;
+    r.tid = b->tid;
+    r.stack_id = b->stack_id;
+    w->visit(&r, w->ctx);
+    return 0;
+}
+
 /* Calls visit for every live record. */
 static inline void ml_walk(const memleak_introspect_t *ix, ml_visit_fn visit, void *ctx) {
-    for (uint32_t s = 0; s < ix->shard_count; ++s) {
-        const memleak_shard_t *sh = ml_shard(ix, s);
-        const uint64_t *dir = (const uint64_t *)(uintptr_t)sh->chunks;
-        for (uint32_t c = 0; c < sh->chunk_count; ++c) {
-            const char *chunk = (const char *)(uintptr_t)dir[c];
-            for (uint32_t i = 0; i < ix->records_per_chunk; ++i) {
-                const memleak_record_t *r = (const memleak_record_t *)(chunk + (uint64_t)i * ix->record_size);
-                if (__atomic_load_n(&r->address, __ATOMIC_ACQUIRE))
-                    visit(r, ctx);
-            }
-        }
+    memleak_table_t t;
+    struct ml_walk_ctx w = {visit, ctx};
+    if (!ml_open(ix, &t))
+        return;
+    if (memleak_table_blocks(&t, ml_walk_visit, &w) != MEMLEAK_TABLE_OK) {
+        fprintf(stderr, "table reader: %s\n", t.error);
+        ++ml_failures;
     }
 }
 
@@ -91,11 +117,20 @@ static inline int ml_find(const memleak_introspect_t *ix, const void *p, memleak
 
 /* Sums of the shard counters. */
 static inline void ml_totals(const memleak_introspect_t *ix, uint64_t *count, uint64_t *bytes) {
+    memleak_table_t t;
+    memleak_shard_t shard;
     *count = 0;
     *bytes = 0;
-    for (uint32_t s = 0; s < ix->shard_count; ++s) {
-        *count += ml_shard(ix, s)->live_count;
-        *bytes += ml_shard(ix, s)->live_bytes;
+    if (!ml_open(ix, &t))
+        return;
+    for (uint32_t s = 0; s < t.header.shard_count; ++s) {
+        if (memleak_table_shard(&t, s, &shard) != MEMLEAK_TABLE_OK) {
+            fprintf(stderr, "table reader: %s\n", t.error);
+            ++ml_failures;
+            return;
+        }
+        *count += shard.live_count;
+        *bytes += shard.live_bytes;
     }
 }
 
@@ -120,16 +155,14 @@ static inline void ml_check_consistent(const memleak_introspect_t *ix) {
     ML_CHECK(ix->live_bytes == bytes);
 }
 
-/* Decodes a stack id as abi.h describes; NULL if out of range. */
+/* The depot entry of a stack id, where it lies in this process; NULL if
+ * the reader finds no complete entry for it. */
 static inline const memleak_stack_t *ml_stack(const memleak_introspect_t *ix, uint32_t id) {
-    if (id == 0)
+    memleak_table_t t;
+    memleak_table_stack_t st;
+    if (id == 0 || !ml_open(ix, &t) || memleak_table_stack(&t, id, &st) != MEMLEAK_TABLE_OK)
         return NULL;
-    uint64_t words = ix->stack_chunk_size / 8;
-    uint64_t chunk = (id - 1) / words, word = (id - 1) % words;
-    if (chunk >= ix->stack_chunk_count)
-        return NULL;
-    const uint64_t *dir = (const uint64_t *)(uintptr_t)ix->stack_chunks;
-    return (const memleak_stack_t *)(uintptr_t)(dir[chunk] + word * 8);
+    return (const memleak_stack_t *)(uintptr_t)st.address;
 }
 
 static inline uint64_t ml_frame(const memleak_stack_t *st, unsigned i) {
