@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdlib>
+#include <type_traits>
 
 #include "core/line_writer.h"
 
@@ -14,6 +15,7 @@ enum class Kind { kNumber, kText };
 struct OptionSpec {
     const char *name;
     Kind kind;
+    bool is_signed;  // numbers: the field is an int, not an unsigned
     int64_t def;  // numbers only; text options default to ""
     int64_t min;
     int64_t max;
@@ -22,34 +24,16 @@ struct OptionSpec {
     const char *help;
 };
 
-#define MEMLEAK_NUMBER(field, name, def, lo, hi, help) \
-    {name, Kind::kNumber, def, lo, hi, offsetof(Options, field), 0, help}
-#define MEMLEAK_TEXT(field, name, help) \
-    {name, Kind::kText, 0, 0, 0, offsetof(Options, field), sizeof(Options::field), help}
-
-// The one table: the parser, the help text and the README come from it.
+// The parser's and the help text's table, from options.inc.
 const OptionSpec kOptions[] = {
-    MEMLEAK_NUMBER(depth, "MEMLEAK_DEPTH", 32, 1, kMaxDepthLimit,
-                   "frames kept per allocation stack"),
-    MEMLEAK_TEXT(report, "MEMLEAK_REPORT",
-                 "exit report: unset (off), \"stderr\", or a file path (%p: pid)"),
-    MEMLEAK_NUMBER(report_groups, "MEMLEAK_REPORT_GROUPS", 20, 1, 1000000,
-                   "stacks listed in the exit report"),
-    MEMLEAK_NUMBER(report_frames, "MEMLEAK_REPORT_FRAMES", 32, 1, kMaxDepthLimit,
-                   "frames shown per stack in the exit report"),
-    MEMLEAK_TEXT(suppressions, "MEMLEAK_SUPPRESSIONS",
-                 "file of leak:PATTERN lines; matching stacks leave the exit report"),
-    MEMLEAK_NUMBER(exitcode, "MEMLEAK_EXITCODE", 0, 0, 255,
-                   "exit status when leaks remain at exit (0: keep the program's)"),
-    MEMLEAK_NUMBER(fast_unwind, "MEMLEAK_FAST_UNWIND", 1, 0, 2,
-                   "1: step frames with cached .eh_frame rules, libunwind for the rest; "
-                   "0: libunwind for every stack; 2: as 1, and check every stack against "
-                   "libunwind (differences and a count on stderr)"),
-    MEMLEAK_NUMBER(help, "MEMLEAK_HELP", 0, 0, 1, "1: list these options on stderr at start"),
+#define MEMLEAK_NUMBER_OPTION(type, field, name, def, lo, hi, help) \
+    {name, Kind::kNumber, std::is_signed<type>::value, def, lo, hi, offsetof(Options, field), 0, help},
+#define MEMLEAK_TEXT_OPTION(field, name, size, help) \
+    {name, Kind::kText, false, 0, 0, 0, offsetof(Options, field), sizeof(Options::field), help},
+#include "core/options.inc"
+#undef MEMLEAK_NUMBER_OPTION
+#undef MEMLEAK_TEXT_OPTION
 };
-
-#undef MEMLEAK_NUMBER
-#undef MEMLEAK_TEXT
 
 Options g_options;
 
@@ -76,7 +60,7 @@ bool parse_number(const char *s, int64_t *out) {
 
 void store_number(Options *o, const OptionSpec &spec, int64_t v) {
     char *field = reinterpret_cast<char *>(o) + spec.offset;
-    if (spec.min < 0)
+    if (spec.is_signed)
         *reinterpret_cast<int *>(field) = static_cast<int>(v);
     else
         *reinterpret_cast<unsigned *>(field) = static_cast<unsigned>(v);

@@ -1,6 +1,8 @@
 // The runtime's settings, read once from the environment at start.
-// The table of options (name, default, range, help) lives in options.cpp
-// and feeds the parser, `libmemleak.so`'s help text and the README table.
+// Every option (type, name, default, range, help) is one row of
+// options.inc, which makes this struct and its defaults, the parser's table
+// and `libmemleak.so`'s help text (MEMLEAK_HELP), against which the README
+// table is checked.
 #pragma once
 
 #include <cstddef>
@@ -10,15 +12,21 @@ namespace memleak {
 
 constexpr unsigned kMaxDepthLimit = 256;
 
+// Each option's default, as option_default::<field>.
+namespace option_default {
+#define MEMLEAK_NUMBER_OPTION(type, field, name, def, lo, hi, help) constexpr type field = def;
+#define MEMLEAK_TEXT_OPTION(field, name, size, help)
+#include "core/options.inc"
+#undef MEMLEAK_NUMBER_OPTION
+#undef MEMLEAK_TEXT_OPTION
+}  // namespace option_default
+
 struct Options {
-    unsigned depth = 32;              // MEMLEAK_DEPTH: frames kept per stack, 1..256
-    char report[4096] = {};           // MEMLEAK_REPORT: "" (off), "stderr", or a path with %p
-    unsigned report_groups = 20;      // MEMLEAK_REPORT_GROUPS: stacks shown in the report
-    unsigned report_frames = 32;      // MEMLEAK_REPORT_FRAMES: frames shown per stack
-    char suppressions[4096] = {};     // MEMLEAK_SUPPRESSIONS: file of `leak:PATTERN` lines
-    int exitcode = 0;                 // MEMLEAK_EXITCODE: exit status when leaks remain (0: keep)
-    unsigned fast_unwind = 1;         // MEMLEAK_FAST_UNWIND: 0 libunwind only, 2 checks against it
-    unsigned help = 0;                // MEMLEAK_HELP: 1 lists the options on stderr at start
+#define MEMLEAK_NUMBER_OPTION(type, field, name, def, lo, hi, help) type field = option_default::field;
+#define MEMLEAK_TEXT_OPTION(field, name, size, help) char field[size] = {};
+#include "core/options.inc"
+#undef MEMLEAK_NUMBER_OPTION
+#undef MEMLEAK_TEXT_OPTION
 };
 
 // Parses `environ`-style lookups through `getenv_fn` (so tests can feed

@@ -27,6 +27,7 @@
 
 #include <cstdint>
 
+#include "core/options.h"
 #include "memleak/abi.h"
 
 namespace memleak::report {
@@ -37,8 +38,8 @@ namespace memleak::report {
 void exit_report();
 
 struct Settings {
-    unsigned groups = 20;                 // stacks shown
-    unsigned frames = 32;                 // frames shown per stack
+    unsigned groups = option_default::report_groups;  // stacks shown
+    unsigned frames = option_default::report_frames;  // frames shown per stack
     const char *suppressions = nullptr;   // file of leak: lines, or null
     bool at_exit = false;                 // wording, and silence when nothing is live
 };
