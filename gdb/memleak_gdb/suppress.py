@@ -71,20 +71,20 @@ class Suppressions:
         return [entry.pattern for entry in self.entries]
 
     def match(self, frames):
-        """The first pattern matching any frame's function, file or object, or None.
+        """The pattern that suppresses the stack `frames`, or None: the
+        innermost frame some pattern matches (its function, file or object)
+        decides, and of the patterns matching it the first in the file, as in
+        LeakSanitizer and the exit report (tests/suppressions holds the two
+        to one case list).
 
         `frames` is any iterable of objects with `.function`, `.file` and
         `.object` (each a str or None); dicts with those keys work too.
         """
-        texts = []
         for frame in frames:
-            for key in ("function", "file", "object"):
-                value = frame.get(key) if isinstance(frame, dict) else getattr(frame, key, None)
-                if value:
-                    texts.append(value)
-        for entry in self.entries:
-            for text in texts:
-                if entry.matches(text):
+            texts = [frame.get(key) if isinstance(frame, dict) else getattr(frame, key, None)
+                     for key in ("function", "file", "object")]
+            for entry in self.entries:
+                if any(entry.matches(text) for text in texts):
                     return entry.pattern
         return None
 
