@@ -28,6 +28,8 @@ struct ScanContext {
             const memleak_scan_block_t &block = blocks[b];
             if (block.address >= end)
                 break;
+            if (block.size == 0)
+                continue;  // no contents to leave out
             if (block.address > cursor)
                 memory.scan(cursor, block.address, counters, visit);
             cursor = block.address + block.size;

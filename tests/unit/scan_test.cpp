@@ -271,6 +271,17 @@ TEST(Scan, ZeroSizedBlockIsHitByItsStartOnly) {
     EXPECT_EQ(kinds_of(s), (Kinds{SR, DL}));
 }
 
+TEST(Scan, ZeroSizedBlockInARootRangeHidesNoWord) {
+    // The word at 0x68 lies across a zero-sized block's address: the block
+    // has no contents, so the word is still a root word.
+    Space s;
+    uint64_t z = s.block(0x06a, 0), a = s.block(0x100, 16);
+    s.put(kHeap + 0x068, a);
+    s.roots.push_back({kHeap, 0x100, nullptr, MEMLEAK_SCAN_ROOT_MAPPING, 0});
+    (void)z;
+    EXPECT_EQ(kinds_of(s), (Kinds{DL, SR}));
+}
+
 TEST(Scan, UnreadableRootsAndBlocksAreCountedNeverRead) {
     Space s;
     uint64_t a = s.block(0x000, 16);
@@ -710,3 +721,215 @@ TEST(ScanReference, RandomGraphsMatchValgrindsMarkStackAlgorithm) {
 }
 
 }  // namespace
+
+// --- random address spaces against a plain reference --------------------
+
+// Everything the scanner does, done the slow obvious way: words read byte by
+// byte through a linear search of the segments, blocks found by a linear
+// search, Valgrind's mark stack, then breadth-first depths of still-reachable
+// blocks. No heuristics.
+struct Reference {
+    const std::vector<memleak_scan_block_t> &blocks;
+    const std::vector<memleak_scan_segment_t> &segments;
+    const std::vector<memleak_scan_root_t> &roots;
+
+    bool read_byte(uint64_t a, uint8_t *out) const {
+        for (const auto &s : segments)
+            if (a >= s.address && a - s.address < s.length) {
+                if (!s.bytes)
+                    return false;
+                *out = static_cast<const uint8_t *>(s.bytes)[a - s.address];
+                return true;
+            }
+        return false;
+    }
+    bool read_word(uint64_t a, uint64_t *out) const {
+        uint8_t b[8];
+        for (int i = 0; i < 8; ++i)
+            if (!read_byte(a + i, &b[i]))
+                return false;
+        std::memcpy(out, b, 8);
+        return true;
+    }
+    int find(uint64_t v) const {
+        for (size_t i = 0; i < blocks.size(); ++i)
+            if (v >= blocks[i].address && v - blocks[i].address < (blocks[i].size ? blocks[i].size : 1))
+                return static_cast<int>(i);
+        return -1;
+    }
+    bool inside_a_block(uint64_t w) const {
+        for (const auto &b : blocks)
+            if (b.size && w < b.address + b.size && b.address < w + 8)
+                return true;
+        return false;
+    }
+    // (value) of every readable aligned word of a root.
+    std::vector<uint64_t> root_values(const memleak_scan_root_t &r) const {
+        std::vector<uint64_t> out;
+        const uint64_t first = (r.address + 7) & ~uint64_t(7);
+        for (uint64_t w = first; w + 8 <= r.address + r.length; w += 8) {
+            uint64_t v;
+            if (r.bytes) {
+                std::memcpy(&v, static_cast<const uint8_t *>(r.bytes) + (w - r.address), 8);
+                out.push_back(v);
+            } else if (!inside_a_block(w) && read_word(w, &v)) {
+                out.push_back(v);
+            }
+        }
+        return out;
+    }
+    std::vector<uint64_t> block_values(const memleak_scan_block_t &b) const {
+        std::vector<uint64_t> out;
+        for (uint64_t w = (b.address + 7) & ~uint64_t(7); w + 8 <= b.address + b.size; w += 8) {
+            uint64_t v;
+            if (read_word(w, &v))
+                out.push_back(v);
+        }
+        return out;
+    }
+
+    std::vector<Edge> edges() const {
+        std::vector<Edge> e;
+        for (const auto &r : roots)
+            for (uint64_t v : root_values(r))
+                if (int t = find(v); t >= 0)
+                    e.push_back({-1, t, v == blocks[t].address});
+        for (size_t i = 0; i < blocks.size(); ++i)
+            for (uint64_t v : block_values(blocks[i]))
+                if (int t = find(v); t >= 0)
+                    e.push_back({static_cast<int>(i), t, v == blocks[t].address});
+        return e;
+    }
+
+    // Depth of each still-reachable block: start-pointer hops from a root.
+    std::vector<int> depths(const std::vector<Edge> &e) const {
+        std::vector<int> depth(blocks.size(), -1);
+        std::vector<int> frontier;
+        for (const Edge &x : e)
+            if (x.from < 0 && x.start && depth[x.to] < 0) {
+                depth[x.to] = 1;
+                frontier.push_back(x.to);
+            }
+        for (int d = 1; !frontier.empty(); ++d) {
+            std::vector<int> next;
+            for (int b : frontier)
+                for (const Edge &x : e)
+                    if (x.from == b && x.start && depth[x.to] < 0) {
+                        depth[x.to] = d + 1;
+                        next.push_back(x.to);
+                    }
+            frontier.swap(next);
+        }
+        return depth;
+    }
+};
+
+TEST(ScanReference, RandomAddressSpacesMatchAPlainReference) {
+    std::mt19937_64 rng(2026);
+    for (int round = 0; round < 400; ++round) {
+        // Blocks of odd and zero sizes at odd places, in one 8 KiB area.
+        const uint64_t base = 0x200000 + 8 * (rng() % 3);
+        std::vector<uint8_t> memory(0x2000);
+        std::vector<memleak_scan_block_t> blocks;
+        for (uint64_t at = base + rng() % 64; at < base + memory.size() - 64;) {
+            const uint64_t size = rng() % 5 == 0 ? 0 : 1 + rng() % 120;
+            blocks.push_back({at, size});
+            at += (size ? size : 1) + rng() % 48;
+        }
+        auto random_word = [&]() -> uint64_t {
+            const memleak_scan_block_t &t = blocks[rng() % blocks.size()];
+            switch (rng() % 5) {
+            case 0: return t.address;
+            case 1: return t.address + rng() % (t.size + 2);
+            case 2: return base + rng() % memory.size();
+            case 3: return 0;
+            default: return rng();
+            }
+        };
+        for (size_t off = 0; off + 8 <= memory.size(); off += 1 + rng() % 8) {
+            uint64_t v = random_word();
+            std::memcpy(&memory[off], &v, 8);
+        }
+        // Memory cut into segments at random places; some without bytes;
+        // some gaps.
+        std::vector<memleak_scan_segment_t> segments;
+        for (uint64_t at = 0; at < memory.size();) {
+            uint64_t len = 1 + rng() % 1500;
+            if (at + len > memory.size())
+                len = memory.size() - at;
+            const int kind = rng() % 10;
+            if (kind != 0)  // 0: a gap
+                segments.push_back({base + at, len, kind == 1 ? nullptr : memory.data() + at, 0, 0});
+            at += len;
+        }
+        std::vector<uint64_t> regs(4);
+        for (auto &r : regs)
+            r = random_word();
+        std::vector<memleak_scan_root_t> roots;
+        const int root_count = 1 + rng() % 4;
+        for (int i = 0; i < root_count; ++i) {
+            const uint64_t at = base + rng() % memory.size();
+            roots.push_back({at, rng() % 2048, nullptr, MEMLEAK_SCAN_ROOT_MAPPING, 0});
+        }
+        roots.push_back({rng() % 8, sizeof(uint64_t) * regs.size() - 8, regs.data(),
+                         MEMLEAK_SCAN_ROOT_REGISTERS, 0});
+
+        Reference ref{blocks, segments, roots};
+        const std::vector<Edge> edges = ref.edges();
+        const std::vector<uint8_t> expected = reference(static_cast<int>(blocks.size()), edges);
+        const std::vector<int> depth = ref.depths(edges);
+
+        memleak_scan_input_t in{};
+        in.blocks = blocks.data();
+        in.block_count = blocks.size();
+        in.segments = segments.data();
+        in.segment_count = segments.size();
+        in.roots = roots.data();
+        in.root_count = roots.size();
+        std::vector<uint8_t> kinds(blocks.size());
+        std::vector<memleak_scan_ref_t> preds(blocks.size());
+        memleak_scan_result_t out{};
+        out.kinds = kinds.data();
+        out.predecessors = preds.data();
+        ASSERT_EQ(memleak_scan_classify(&in, &out), MEMLEAK_SCAN_OK) << out.message;
+        ASSERT_EQ(kinds, expected) << "round " << round;
+
+        // Every still-reachable block's chain is a real one, of the
+        // breadth-first depth, and each link a start pointer.
+        for (size_t b = 0; b < blocks.size(); ++b) {
+            if (kinds[b] != SR)
+                continue;
+            int length = 0;
+            for (size_t at = b;; ++length) {
+                const memleak_scan_ref_t &p = preds[at];
+                ASSERT_EQ(p.target_offset, 0u);
+                uint64_t word;
+                if (p.from == MEMLEAK_SCAN_FROM_ROOT) {
+                    const memleak_scan_root_t &r = roots.at(p.index);
+                    if (r.bytes)
+                        std::memcpy(&word, static_cast<const uint8_t *>(r.bytes) + p.offset, 8);
+                    else
+                        ASSERT_TRUE(ref.read_word(r.address + p.offset, &word));
+                    ASSERT_EQ(word, blocks[at].address);
+                    break;
+                }
+                ASSERT_EQ(p.from, MEMLEAK_SCAN_FROM_BLOCK);
+                ASSERT_EQ(kinds.at(p.index), SR);
+                ASSERT_TRUE(ref.read_word(blocks[p.index].address + p.offset, &word));
+                ASSERT_EQ(word, blocks[at].address);
+                at = p.index;
+            }
+            EXPECT_EQ(length + 1, depth[b]) << "round " << round << " block " << b;
+        }
+
+        // who: the same pointers the reference sees, for one block.
+        const uint32_t target = static_cast<uint32_t>(rng() % blocks.size());
+        size_t expected_refs = 0;
+        for (const Edge &e : edges)
+            expected_refs += e.to == static_cast<int>(target);
+        memleak_scan_who_t q{};
+        q.target = target;
+        ASSERT_EQ(memleak_scan_who(&in, &q), MEMLEAK_SCAN_OK) << q.message;
+        EXPECT_EQ(q.total, expected_refs) << "round " << round;
+    }
+}
