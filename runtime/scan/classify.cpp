@@ -1,4 +1,4 @@
-// Marking in Valgrind memcheck's sense, in three passes over a work list
+// Marking in Valgrind memcheck's sense, in three passes over work queues
 // (never recursion):
 //   1. roots, then still-reachable blocks breadth first: a start pointer (or
 //      one a heuristic accepts) from a root or a still-reachable block makes
@@ -42,26 +42,23 @@ public:
     }
 
 private:
-    struct Source {
-        uint16_t from;
-        uint32_t index;
-        uint64_t base;
-    };
-
-    void record(uint32_t target, const Source &src, uint64_t word, uint64_t value, uint32_t h) {
+    void record(uint32_t target, uint16_t from, uint32_t source, uint64_t word, uint64_t value,
+                uint32_t h) {
         if (!pred_)
             return;
         memleak_scan_ref_t &p = pred_[target];
-        p.offset = word - src.base;
+        const uint64_t base = from == MEMLEAK_SCAN_FROM_ROOT ? c_.input.roots[source].address
+                                                             : c_.blocks[source].address;
+        p.offset = word - base;
         p.target_offset = value - c_.blocks[target].address;
-        p.index = src.index;
-        p.from = src.from;
+        p.index = source;
+        p.from = from;
         p.heuristic = static_cast<uint16_t>(h);
     }
 
     // A pointer into block `b` found in a root or a still-reachable block
-    // (definite) or in a possibly-lost block (not definite).
-    void reached(uint32_t b, uint64_t value, uint64_t word, const Source &src, bool definite) {
+    // (pass 1: definite) or in a possibly-lost block (pass 2).
+    void reached(uint32_t b, uint64_t value, uint64_t word, uint16_t from, uint32_t source) {
         const bool start = value == c_.blocks[b].address;
         const uint8_t s = state_[b];
         if ((s & 3) == kReachable) {
@@ -71,7 +68,7 @@ private:
             }
             return;
         }
-        if (definite) {
+        if (definite_) {
             uint32_t h = MEMLEAK_SCAN_HEURISTIC_NONE;
             if (!start && c_.input.heuristics)
                 h = heuristic_for(value, c_.blocks[b], c_.input.heuristics, c_.memory);
@@ -79,43 +76,53 @@ private:
                 state_[b] = static_cast<uint8_t>(kReachable | h << kHeuristicShift);
                 if (h == MEMLEAK_SCAN_HEURISTIC_NONE)
                     c_.blocks.settle(b);
-                record(b, src, word, value, h);
+                record(b, from, source, word, value, h);
                 reach_queue_[reach_tail_++] = b;
                 return;
             }
         }
         if (s == kUnreached) {
             state_[b] = kPossible;
-            record(b, src, word, value, MEMLEAK_SCAN_HEURISTIC_NONE);
+            record(b, from, source, word, value, MEMLEAK_SCAN_HEURISTIC_NONE);
             possible_queue_[possible_tail_++] = b;
         }
     }
 
-    template <typename Scan> void scan_source(const Source &src, bool definite, Scan &&scan) {
-        auto apply = [&](uint32_t b, uint64_t value, uint64_t word) {
-            reached(b, value, word, src, definite);
-        };
-        scan([&](uint64_t value, uint64_t word) { batch_.add(value, word, apply); });
-        batch_.flush(apply);
-    }
-
-    void mark_from_roots() {
-        for (uint32_t r = 0; r < c_.input.root_count; ++r) {
-            const Source src{MEMLEAK_SCAN_FROM_ROOT, r, c_.input.roots[r].address};
-            scan_source(src, true, [&](auto &&visit) { c_.scan_root(r, visit); });
+    // Pointers are applied in the order they were found, but later: the
+    // batch fills across sources and is flushed before a level ends, so
+    // what a level discovers is complete before the next level starts.
+    struct Reach {
+        Marker *m;
+        void operator()(uint32_t b, uint64_t value, uint64_t word, uint16_t from, uint32_t source) const {
+            m->reached(b, value, word, from, source);
         }
-        by_levels(reach_queue_, reach_tail_, [&](uint32_t b) {
-            const Source src{MEMLEAK_SCAN_FROM_BLOCK, b, c_.blocks[b].address};
-            scan_source(src, true, [&](auto &&visit) { c_.scan_block(b, visit); });
+    };
+
+    void scan_root(uint32_t r) {
+        c_.scan_root(r, [&](uint64_t value, uint64_t word) {
+            batch_.add(value, word, MEMLEAK_SCAN_FROM_ROOT, r, Reach{this});
         });
     }
 
+    void scan_block(uint32_t b) {
+        c_.scan_block(b, [&](uint64_t value, uint64_t word) {
+            batch_.add(value, word, MEMLEAK_SCAN_FROM_BLOCK, b, Reach{this});
+        });
+    }
+
+    void mark_from_roots() {
+        definite_ = true;
+        for (uint32_t r = 0; r < c_.input.root_count; ++r)
+            scan_root(r);
+        batch_.flush(Reach{this});
+        by_levels(reach_queue_, reach_tail_, [&](uint32_t b) { scan_block(b); });
+    }
+
     void mark_possible() {
+        definite_ = false;
         by_levels(possible_queue_, possible_tail_, [&](uint32_t b) {
-            if (state_[b] != kPossible)
-                return;  // upgraded to still reachable in pass 1, scanned there
-            const Source src{MEMLEAK_SCAN_FROM_BLOCK, b, c_.blocks[b].address};
-            scan_source(src, false, [&](auto &&visit) { c_.scan_block(b, visit); });
+            if (state_[b] == kPossible)  // not upgraded in pass 1 (scanned there)
+                scan_block(b);
         });
     }
 
@@ -131,6 +138,7 @@ private:
                 prefetch_queued(queue, head, level_end);
                 each(queue[head]);
             }
+            batch_.flush(Reach{this});
         }
     }
 
@@ -139,34 +147,47 @@ private:
     void prefetch_queued(const uint32_t *queue, uint32_t head, uint32_t end) const {
         if (head + 16 < end)
             __builtin_prefetch(c_.blocks.block_address(queue[head + 16]));
-        if (head + 8 < end) {
-            const memleak_scan_block_t &b = c_.blocks[queue[head + 8]];
-            if (const uint8_t *host = c_.memory.host_address(b.address)) {
-                const uint64_t lines = b.size < 8 * 64 ? (b.size + 63) / 64 : 8;
-                for (uint64_t l = 0; l < lines; ++l)
-                    __builtin_prefetch(host + 64 * l);
-            }
+        if (head + 8 < end)
+            prefetch_contents(queue[head + 8]);
+    }
+
+    void prefetch_contents(uint32_t block) const {
+        const memleak_scan_block_t &b = c_.blocks[block];
+        if (const uint8_t *host = c_.memory.host_address(b.address)) {
+            const uint64_t lines = b.size < 8 * 64 ? (b.size + 63) / 64 : 8;
+            for (uint64_t l = 0; l < lines; ++l)
+                __builtin_prefetch(host + 64 * l);
         }
     }
 
+    // Each clique is walked breadth first too (which blocks it claims does
+    // not depend on the order), so the blocks queued next can be fetched
+    // while one is scanned.
     void group_cliques() {
-        uint32_t *stack = reach_queue_;
-        for (uint32_t leader = 0; leader < c_.blocks.count(); ++leader) {
+        uint32_t *queue = reach_queue_;
+        const uint32_t n = c_.blocks.count();
+        for (uint32_t leader = 0; leader < n; ++leader) {
+            if (leader + 8 < n && state_[leader + 8] == kUnreached)
+                prefetch_contents(leader + 8);
             if (state_[leader] != kUnreached)
                 continue;
-            uint32_t top = 0;
-            stack[top++] = leader;
-            while (top) {
-                const uint32_t b = stack[--top];
-                const Source src{MEMLEAK_SCAN_FROM_BLOCK, b, c_.blocks[b].address};
-                auto claim = [&](uint32_t t, uint64_t value, uint64_t word) {
+            uint32_t tail = 0;
+            queue[tail++] = leader;
+            for (uint32_t head = 0; head < tail; ++head) {
+                prefetch_queued(queue, head, tail);
+                const uint32_t b = queue[head];
+                auto claim = [&](uint32_t t, uint64_t value, uint64_t word, uint16_t from,
+                                 uint32_t source) {
                     if (t == leader || state_[t] != kUnreached)
                         return;
                     state_[t] = kIndirect;
-                    record(t, src, word, value, MEMLEAK_SCAN_HEURISTIC_NONE);
-                    stack[top++] = t;
+                    record(t, from, source, word, value, MEMLEAK_SCAN_HEURISTIC_NONE);
+                    prefetch_contents(t);
+                    queue[tail++] = t;
                 };
-                c_.scan_block(b, [&](uint64_t value, uint64_t word) { batch_.add(value, word, claim); });
+                c_.scan_block(b, [&](uint64_t value, uint64_t word) {
+                    batch_.add(value, word, MEMLEAK_SCAN_FROM_BLOCK, b, claim);
+                });
                 batch_.flush(claim);
             }
         }
@@ -179,6 +200,7 @@ private:
     uint32_t *possible_queue_;
     uint32_t reach_tail_ = 0;
     uint32_t possible_tail_ = 0;
+    bool definite_ = true;
 
     PointerBatch batch_;
 };

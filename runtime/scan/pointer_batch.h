@@ -18,12 +18,14 @@ public:
     // Only pointers into granules with unsettled blocks reach apply(); the
     // marking passes have nothing to do with the others.
 
-    // apply(block, value, word) for `value` if it points into a block, now
-    // or at a later add() or flush().
-    template <typename Apply> void add(uint64_t value, uint64_t word, Apply &&apply) {
+    // apply(block, value, word, from, source) for `value` if it points into
+    // a block, now or at a later add() or flush(). `from` and `source` say
+    // where `word` is (MEMLEAK_SCAN_FROM_*, root or block index).
+    template <typename Apply>
+    void add(uint64_t value, uint64_t word, uint16_t from, uint32_t source, Apply &&apply) {
         if (!index_.in_span(value))
             return;
-        pending_[count_++] = Pending{value, word, 0, 0, 0};
+        pending_[count_++] = Pending{value, word, 0, 0, 0, source, from};
         if (count_ == kSize)
             flush(apply);
     }
@@ -51,7 +53,8 @@ public:
         count_ = 0;
         for (uint32_t i = 0; i < n; ++i)
             if (pending_[i].lo != kNoBlock)
-                apply(pending_[i].lo, pending_[i].value, pending_[i].word);
+                apply(pending_[i].lo, pending_[i].value, pending_[i].word, pending_[i].from,
+                      pending_[i].source);
     }
 
 private:
@@ -61,6 +64,8 @@ private:
         uint32_t lo;  // the candidates, then the block found
         uint32_t hi;
         uint32_t at;  // where the block probably is
+        uint32_t source;
+        uint16_t from;
     };
     static constexpr uint32_t kSize = 32;
 
