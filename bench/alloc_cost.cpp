@@ -16,10 +16,10 @@
 #include <string>
 #include <vector>
 
-#include "core/alloc_table.h"
-#include "core/futex_lock.h"
-#include "core/hash.h"
-#include "core/stack_depot.h"
+#include "table/alloc_table.h"
+#include "table/futex_lock.h"
+#include "table/hash.h"
+#include "table/stack_depot.h"
 #include "unwind/unwinder.h"
 
 namespace {

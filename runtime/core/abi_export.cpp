@@ -1,8 +1,9 @@
+#include "core/abi_export.h"
+
 #include <cstddef>
 #include <cstring>
 
 #include "core/export.h"
-#include "core/tracker.h"
 #include "memleak/abi.h"
 
 extern "C" MEMLEAK_EXPORT memleak_introspect_t memleak_introspect;
@@ -29,7 +30,9 @@ void publish_layout(memleak_introspect_t *root) {
     root->version = MEMLEAK_ABI_VERSION;
     root->size = sizeof(memleak_introspect_t);
     MEMLEAK_ABI_RECORD_TYPES(MEMLEAK_PUBLISH_RECORD)
-    memcpy(root->runtime_version, "1.0.0", sizeof("1.0.0"));
+    // MEMLEAK_VERSION is the project's version, given by CMake.
+    static_assert(sizeof(MEMLEAK_VERSION) <= sizeof(root->runtime_version), "runtime_version has room");
+    memcpy(root->runtime_version, MEMLEAK_VERSION, sizeof(MEMLEAK_VERSION));
 }
 
 }  // namespace memleak

@@ -1,3 +1,5 @@
+#include "core/marks.h"
+
 #include "core/export.h"
 #include "core/tracker.h"
 #include "memleak/abi.h"

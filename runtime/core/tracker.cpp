@@ -1,13 +1,13 @@
 #include "core/tracker.h"
 
-#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/abi_export.h"
+#include "core/marks.h"
 #include "core/options.h"
 #include "core/reentry_guard.h"
-#include "core/stack_depot.h"
-#include "unwind/rule_cache.h"
+#include "table/stack_depot.h"
 
 namespace memleak {
 
@@ -48,42 +48,6 @@ void stop_recording() {
     __atomic_store_n(&g_root->flags, MEMLEAK_FLAG_DISABLED, __ATOMIC_RELEASE);
 }
 
-// Fork: the forking thread closes the unwinder's gate (no thread inside
-// libunwind or the loader's lock through the runtime), then holds the
-// unwinder's locks, the depot lock and every shard lock (in this fixed
-// order) across fork(), so parent and child both get a table no thread was
-// halfway through changing. Its guard is raised meanwhile so an
-// atfork handler that allocates passes through instead of deadlocking.
-void fork_prepare() {
-    ++t_thread_state.guard_depth;
-    unwind::prepare_fork_unwind();
-    unwind::gate_close_for_fork();
-    unwind::lock_rules();
-    unwind::lock_memos();
-    g_depot.lock();
-    g_table.lock_all();
-}
-
-void fork_parent() {
-    g_table.unlock_all();
-    g_depot.unlock();
-    unwind::unlock_memos();
-    unwind::unlock_rules();
-    unwind::gate_open_in_parent();
-    --t_thread_state.guard_depth;
-}
-
-void fork_child() {
-    g_table.reset_locks();
-    g_depot.reset_lock();
-    unwind::reset_rules_lock();
-    unwind::reset_memos_lock();
-    unwind::gate_open_in_child();
-    t_thread_state.tid = 0;
-    g_root->pid = getpid();
-    --t_thread_state.guard_depth;
-}
-
 }  // namespace
 
 uint32_t now_ticks() {
@@ -118,10 +82,9 @@ void start() {
     g_root->max_depth = g_depth;
     g_depot.init(g_root);
     init_marks(g_root);
+}
 
-    unwind::init();
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
-
+void begin_recording() {
     __atomic_store_n(&g_root->flags, MEMLEAK_FLAG_RECORDING, __ATOMIC_RELAXED);
     __atomic_store_n(&g_root->magic, MEMLEAK_ABI_MAGIC, __ATOMIC_RELEASE);
     __atomic_store_n(&g_recording, true, __ATOMIC_RELEASE);  // pairs with recording()
@@ -133,10 +96,10 @@ uint32_t prepare_alloc(void *p) {
     return g_depth;
 }
 
-void record_alloc(void *p, size_t size, const uint64_t *pcs, uint32_t depth, bool truncated) {
+uint32_t record_alloc(void *p, size_t size, const uint64_t *pcs, uint32_t depth, bool truncated) {
     if (__builtin_expect(__atomic_load_n(&g_stopped, __ATOMIC_RELAXED), 0)) {
         count(&g_root->dropped_records);
-        return;
+        return 0;
     }
     uint32_t stack_id = 0;
     if (depth) {
@@ -153,12 +116,29 @@ void record_alloc(void *p, size_t size, const uint64_t *pcs, uint32_t depth, boo
     rec.ticks = now_ticks();
     rec.tid = current_tid();
     rec.stack_id = stack_id;
-    unwind::poll_unloads(rec.ticks);
     uint64_t replaced = 0;
     if (g_table.insert(rec, &replaced) == AllocTable::InsertResult::kNoMemory) {
         count(&g_root->dropped_records);
         stop_recording();
     }
+    return rec.ticks;
+}
+
+void lock_for_fork() {
+    g_depot.lock();
+    g_table.lock_all();
+}
+
+void unlock_after_fork() {
+    g_table.unlock_all();
+    g_depot.unlock();
+}
+
+void reset_in_child() {
+    g_table.reset_locks();
+    g_depot.reset_lock();
+    t_thread_state.tid = 0;
+    g_root->pid = getpid();
 }
 
 void on_free(void *p) {

@@ -1,55 +1,45 @@
 // The tracker: what the hooks notify after the real allocator has done its
 // work. It owns the global table, the stack depot, the clock and the
 // counters of memleak_introspect_t. Hooks call it with the re-entrancy guard
-// held and errno saved.
+// held and errno saved. It knows nothing of the unwinder: the hooks hand it
+// the stack (hooks/record.h), and the lifecycle (hooks/lifecycle.cpp) puts
+// the two together at start and around fork.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
-#include "core/alloc_table.h"
-#include "unwind/unwinder.h"
+#include "table/alloc_table.h"
 
 namespace memleak {
-
-// Fills version, size and every layout field from offsetof.
-void publish_layout(memleak_introspect_t *root);
-
-// The marks table (marks.cpp): published in `root`, written by
-// memleak_mark(). Returns the sequence number stored, 0 when full.
-void init_marks(memleak_introspect_t *root);
-uint64_t set_mark(const char *name);
-
 namespace tracker {
 
 extern bool g_recording;
 
-// True once start() has run: before that, nothing is recorded (libunwind
-// is not ready and the options are not read).
+// True once begin_recording() has run: before that, nothing is recorded
+// (libunwind is not ready and the options are not read).
 inline bool recording() { return __atomic_load_n(&g_recording, __ATOMIC_ACQUIRE); }
 
-// Reads the options, sets up clock, table, depot and unwinder, registers
-// the fork handlers, then turns recording on.
+// Reads the options and sets up clock, table, depot and marks; nothing is
+// recorded until begin_recording().
 void start();
+// Publishes the table (magic last) and turns recording on.
+void begin_recording();
 
-// The two halves of on_alloc around the unwind. prepare_alloc returns the
-// stack depth to capture; record_alloc interns the stack and records the block.
+// The two halves of recording an allocation around the unwind (which the
+// hook does, see hooks/record.h). prepare_alloc returns the stack depth to
+// capture; record_alloc interns the stack and records the block, and
+// returns the block's time in ticks (0 when recording has stopped).
 uint32_t prepare_alloc(void *p);
-void record_alloc(void *p, size_t size, const uint64_t *pcs, uint32_t depth, bool truncated);
+uint32_t record_alloc(void *p, size_t size, const uint64_t *pcs, uint32_t depth, bool truncated);
 
-// Records a block the program just got, with the caller's stack. Inline,
-// so that the unwind starts in the hook's frame: a frame of its own would
-// be one more frame to unwind on every allocation.
-__attribute__((always_inline)) inline void on_alloc(void *p, size_t size) {
-    uint64_t frames[unwind::kCaptureCapacity];
-    uint32_t first = 0;
-    bool truncated = false;
-    const uint32_t max_depth = prepare_alloc(p);
-    // Captured before any lock: unwinding is the slow part, and libunwind
-    // may take the loader's lock.
-    const uint32_t depth = unwind::capture(frames, max_depth, &first, &truncated);
-    record_alloc(p, size, frames + first, depth, truncated);
-}
+// Fork: the depot lock, then every shard lock, held across fork() (the
+// caller takes the unwinder's locks first); released in the parent, reset
+// in the child, where this thread's tid and the root's pid are new too.
+void lock_for_fork();
+void unlock_after_fork();
+void reset_in_child();
+
 // Forgets a block before it goes back to the allocator.
 void on_free(void *p);
 // realloc: takes the old record out before the real call ...

@@ -6,6 +6,7 @@
 #include "core/export.h"
 #include "core/reentry_guard.h"
 #include "core/tracker.h"
+#include "unwind/unwinder.h"
 
 namespace memleak {
 

@@ -10,6 +10,7 @@
 #include "hooks/bootstrap_arena.h"
 #include "hooks/hooks.h"
 #include "hooks/real_fns.h"
+#include "hooks/record.h"
 
 namespace memleak {
 
@@ -30,7 +31,7 @@ void *bootstrap_alloc(size_t size, size_t alignment) {
 
 inline void record(void *p, size_t size) {
     ErrnoSaver saved;
-    tracker::on_alloc(p, size);
+    on_alloc(p, size);
 }
 
 template <typename RealCall>
@@ -47,7 +48,7 @@ void *tracked_resize(void *p, size_t size, bool zero_size, RealCall real_call) {
     void *q = real_call();
     ErrnoSaver saved;
     if (q) {
-        tracker::on_alloc(q, size);
+        on_alloc(q, size);
         if (p && !had)
             tracker::note_untracked_free();
     } else if (p && !zero_size) {

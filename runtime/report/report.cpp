@@ -14,7 +14,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "core/futex_lock.h"
+#include "table/futex_lock.h"
 #include "core/options.h"
 #include "core/reentry_guard.h"
 #include "report/scratch.h"

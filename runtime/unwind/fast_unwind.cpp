@@ -1,8 +1,8 @@
 #include <pthread.h>
 #include <sys/resource.h>
 
-#include "core/futex_lock.h"
-#include "core/internal_alloc.h"
+#include "table/futex_lock.h"
+#include "table/internal_alloc.h"
 #include "core/reentry_guard.h"
 #include "unwind/eh_frame.h"
 #include "unwind/rule_cache.h"

@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <climits>
 
-#include "core/futex_lock.h"
+#include "table/futex_lock.h"
 
 namespace memleak::unwind {
 

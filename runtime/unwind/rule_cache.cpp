@@ -1,7 +1,7 @@
 #include "unwind/rule_cache.h"
 
-#include "core/futex_lock.h"
-#include "core/internal_alloc.h"
+#include "table/futex_lock.h"
+#include "table/internal_alloc.h"
 #include "unwind/eh_frame.h"
 
 namespace memleak::unwind {

@@ -6,7 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/alloc_table.h"
+#include "table/alloc_table.h"
 
 namespace memleak {
 namespace {

@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/stack_depot.h"
+#include "table/stack_depot.h"
 
 namespace memleak {
 namespace {

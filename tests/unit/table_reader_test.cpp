@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "core/alloc_table.h"
-#include "core/stack_depot.h"
-#include "core/tracker.h"
+#include "table/alloc_table.h"
+#include "table/stack_depot.h"
+#include "core/abi_export.h"
 #include "memleak/table_reader.h"
 
 namespace memleak {

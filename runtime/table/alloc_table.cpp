@@ -1,10 +1,10 @@
-#include "core/alloc_table.h"
+#include "table/alloc_table.h"
 
 #include <cstring>
 
-#include "core/futex_lock.h"
-#include "core/hash.h"
-#include "core/internal_alloc.h"
+#include "table/futex_lock.h"
+#include "table/hash.h"
+#include "table/internal_alloc.h"
 
 namespace memleak {
 
