@@ -98,12 +98,6 @@ private:
         }
     };
 
-    void scan_root(uint32_t r) {
-        c_.scan_root(r, [&](uint64_t value, uint64_t word) {
-            batch_.add(value, word, MEMLEAK_SCAN_FROM_ROOT, r, Reach{this});
-        });
-    }
-
     void scan_block(uint32_t b) {
         c_.scan_block(b, [&](uint64_t value, uint64_t word) {
             batch_.add(value, word, MEMLEAK_SCAN_FROM_BLOCK, b, Reach{this});
@@ -112,8 +106,9 @@ private:
 
     void mark_from_roots() {
         definite_ = true;
-        for (uint32_t r = 0; r < c_.input.root_count; ++r)
-            scan_root(r);
+        c_.scan_roots([&](uint32_t r, uint64_t value, uint64_t word) {
+            batch_.add(value, word, MEMLEAK_SCAN_FROM_ROOT, r, Reach{this});
+        });
         batch_.flush(Reach{this});
         by_levels(reach_queue_, reach_tail_, [&](uint32_t b) { scan_block(b); });
     }
@@ -226,7 +221,7 @@ int classify(const memleak_scan_input_t &in, memleak_scan_result_t &out, WorkMem
     }
 
     ScanContext context(in);
-    if (!context.blocks.build(work)) {
+    if (!context.blocks.build(work) || !context.order_roots(work)) {
         message.text("out of memory for the index of ").dec(n).text(" blocks");
         return MEMLEAK_SCAN_ENOMEM;
     }

@@ -42,7 +42,9 @@ extern "C" int memleak_scan_who(const memleak_scan_input_t *input, memleak_scan_
     int status = memleak::scan::check_input(input, message);
     if (status != MEMLEAK_SCAN_OK)
         return status;
-    return memleak::scan::finish(memleak::scan::who(*input, *query, message), query->message);
+    WorkMemory work(input->allocator);
+    return memleak::scan::finish(memleak::scan::who(*input, *query, work, message),
+                                 query->message);
 }
 
 extern "C" uint32_t memleak_scan_version(void) { return MEMLEAK_SCAN_VERSION; }

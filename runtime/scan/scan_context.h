@@ -4,6 +4,7 @@
 
 #include "scan/block_index.h"
 #include "scan/memory_view.h"
+#include "scan/work_memory.h"
 
 #include <memleak/scan.h>
 
@@ -14,16 +15,34 @@ struct ScanContext {
         : input(in), memory(in.segments, in.segment_count),
           blocks(in.blocks, static_cast<uint32_t>(in.block_count)) {}
 
-    // visit(value, word_address) for every readable word of root `r`; words
-    // inside live blocks are not roots.
-    template <typename Visit> void scan_root(uint32_t r, Visit &&visit) {
-        const memleak_scan_root_t &root = input.roots[r];
-        if (root.bytes) {
-            scan_bytes(root, counters, visit);
-            return;
+    // Orders the roots for scan_roots(); false when `work` cannot hold the order.
+    bool order_roots(WorkMemory &work);
+
+    // visit(root, value, word_address) for every readable root word: roots
+    // given as bytes first, then the others by address. A word is scanned
+    // once, for the first root holding it, however the roots overlap, and
+    // words inside live blocks are not roots.
+    template <typename Visit> void scan_roots(Visit &&visit) {
+        uint64_t covered = 0;
+        for (uint32_t i = 0; i < input.root_count; ++i) {
+            const uint32_t r = root_order[i];
+            const memleak_scan_root_t &root = input.roots[r];
+            auto words = [&](uint64_t value, uint64_t word) { visit(r, value, word); };
+            if (root.bytes) {
+                scan_bytes(root, counters, words);
+                continue;
+            }
+            const uint64_t end = root.address + root.length;
+            const uint64_t begin = root.address > covered ? root.address : covered;
+            if (end > covered)
+                covered = end;
+            if (begin < end)
+                scan_outside_blocks(begin, end, words);
         }
-        const uint64_t end = root.address + root.length;
-        uint64_t cursor = root.address;
+    }
+
+    template <typename Visit> void scan_outside_blocks(uint64_t begin, uint64_t end, Visit &&visit) {
+        uint64_t cursor = begin;
         for (uint32_t b = blocks.first_ending_after(cursor); b < blocks.count(); ++b) {
             const memleak_scan_block_t &block = blocks[b];
             if (block.address >= end)
@@ -47,6 +66,7 @@ struct ScanContext {
     MemoryView memory;
     BlockIndex blocks;
     ScanCounters counters;
+    uint32_t *root_order = nullptr;
 };
 
 }  // namespace memleak::scan

@@ -6,7 +6,8 @@
 
 namespace memleak::scan {
 
-int who(const memleak_scan_input_t &in, memleak_scan_who_t &query, Message &message) {
+int who(const memleak_scan_input_t &in, memleak_scan_who_t &query, WorkMemory &work,
+        Message &message) {
     if (query.target >= in.block_count) {
         message.text("no block ").dec(query.target).text(" among ").dec(in.block_count);
         return MEMLEAK_SCAN_EINVAL;
@@ -16,6 +17,10 @@ int who(const memleak_scan_input_t &in, memleak_scan_who_t &query, Message &mess
         return MEMLEAK_SCAN_EINVAL;
     }
     ScanContext context(in);
+    if (!context.order_roots(work)) {
+        message.text("out of memory for the order of ").dec(in.root_count).text(" roots");
+        return MEMLEAK_SCAN_ENOMEM;
+    }
     const memleak_scan_block_t target = in.blocks[query.target];
     const uint64_t end = hit_end(target);
     query.total = 0;
@@ -38,8 +43,9 @@ int who(const memleak_scan_input_t &in, memleak_scan_who_t &query, Message &mess
             ++query.total;
         };
     };
-    for (uint32_t r = 0; r < in.root_count; ++r)
-        context.scan_root(r, collect(MEMLEAK_SCAN_FROM_ROOT, r, in.roots[r].address));
+    context.scan_roots([&](uint32_t r, uint64_t value, uint64_t word) {
+        collect(MEMLEAK_SCAN_FROM_ROOT, r, in.roots[r].address)(value, word);
+    });
     for (uint32_t b = 0; b < context.blocks.count(); ++b)
         context.scan_block(b, collect(MEMLEAK_SCAN_FROM_BLOCK, b, in.blocks[b].address));
     return MEMLEAK_SCAN_OK;

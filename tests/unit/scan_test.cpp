@@ -2,6 +2,7 @@
 // a data area whose words are roots, and whatever segments a case needs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <string>
@@ -280,6 +281,31 @@ TEST(Scan, ZeroSizedBlockInARootRangeHidesNoWord) {
     s.roots.push_back({kHeap, 0x100, nullptr, MEMLEAK_SCAN_ROOT_MAPPING, 0});
     (void)z;
     EXPECT_EQ(kinds_of(s), (Kinds{DL, SR}));
+}
+
+TEST(Scan, OverlappingRootsAreScannedOnce) {
+    // Thousands of roots over the same memory (a corrupt core's mappings):
+    // each word is read once, for the root of lowest address holding it.
+    Space s;
+    uint64_t a = s.block(0x000, 16);
+    s.put(s.root_word(9), a);
+    for (int i = 0; i < 5000; ++i)
+        s.roots.push_back({kData + 8 * (i % 16), kDataSize - 8 * (i % 16), nullptr,
+                           MEMLEAK_SCAN_ROOT_MAPPING, static_cast<uint32_t>(i)});
+    Classes r = classify(s);
+    ASSERT_EQ(r.status, MEMLEAK_SCAN_OK);
+    EXPECT_EQ(r.kinds, (Kinds{SR}));
+    EXPECT_EQ(r.result.scanned_bytes, kDataSize + 16);
+    EXPECT_EQ(r.preds[0].index, 0u);
+    EXPECT_EQ(r.preds[0].offset, 72u);
+    memleak_scan_input_t in = s.input();
+    memleak_scan_ref_t refs[4];
+    memleak_scan_who_t q{};
+    q.target = 0;
+    q.refs = refs;
+    q.capacity = 4;
+    ASSERT_EQ(memleak_scan_who(&in, &q), MEMLEAK_SCAN_OK);
+    EXPECT_EQ(q.total, 1u);
 }
 
 TEST(Scan, UnreadableRootsAndBlocksAreCountedNeverRead) {
@@ -584,6 +610,26 @@ TEST(ScanInput, EveryWordPointingAnywhereStaysBounded) {
     EXPECT_LE(r.result.scanned_bytes, kDataSize + 3 * kHeapSize);
 }
 
+TEST(ScanInput, AHugeBlockMakesTheIndexCoarseNotWrong) {
+    // A table claiming a block of 2^60 bytes: the index's granules grow
+    // until it stays small, and small blocks are still told apart.
+    Space s;
+    const int n = 200;
+    for (int i = 0; i < n; ++i)
+        s.block(0x40 * static_cast<uint64_t>(i), 0x20);
+    s.blocks.push_back({uint64_t(1) << 61, uint64_t(1) << 60});
+    for (int i = 0; i < n; i += 2)
+        s.put(s.root_word(i), kHeap + 0x40 * static_cast<uint64_t>(i) + (i % 4 ? 8 : 0));
+    s.put(s.root_word(n + 1), (uint64_t(1) << 61) + 12345);
+    s.heuristics = 0;
+    Classes r = classify(s);
+    ASSERT_EQ(r.status, MEMLEAK_SCAN_OK) << r.message;
+    for (int i = 0; i < n; ++i)
+        EXPECT_EQ(r.kinds[i], i % 2 ? DL : i % 4 ? PL : SR) << i;
+    EXPECT_EQ(r.kinds[n], PL);
+    EXPECT_EQ(r.result.unreadable_bytes, uint64_t(1) << 60);
+}
+
 // --- who --------------------------------------------------------------------
 
 TEST(ScanWho, ListsRootsAndBlocksPointingIntoTheBlock) {
@@ -788,12 +834,33 @@ struct Reference {
         return out;
     }
 
+    // Root words, each once: overlapping roots share their words.
+    std::vector<uint64_t> all_root_values() const {
+        std::vector<uint64_t> out;
+        std::vector<uint64_t> seen;
+        for (const auto &r : roots) {
+            if (r.bytes) {
+                for (uint64_t v : root_values(r))
+                    out.push_back(v);
+                continue;
+            }
+            for (uint64_t w = (r.address + 7) & ~uint64_t(7); w + 8 <= r.address + r.length; w += 8) {
+                uint64_t v;
+                if (std::find(seen.begin(), seen.end(), w) != seen.end() || inside_a_block(w) ||
+                    !read_word(w, &v))
+                    continue;
+                seen.push_back(w);
+                out.push_back(v);
+            }
+        }
+        return out;
+    }
+
     std::vector<Edge> edges() const {
         std::vector<Edge> e;
-        for (const auto &r : roots)
-            for (uint64_t v : root_values(r))
-                if (int t = find(v); t >= 0)
-                    e.push_back({-1, t, v == blocks[t].address});
+        for (uint64_t v : all_root_values())
+            if (int t = find(v); t >= 0)
+                e.push_back({-1, t, v == blocks[t].address});
         for (size_t i = 0; i < blocks.size(); ++i)
             for (uint64_t v : block_values(blocks[i]))
                 if (int t = find(v); t >= 0)

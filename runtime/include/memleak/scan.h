@@ -121,8 +121,11 @@ typedef struct memleak_scan_segment_t {
 
 /* A range whose words are roots. With `bytes` NULL its contents come from the
  * segments, and words inside live blocks are skipped (a block's contents
- * count only through the block). With `bytes` set (registers), the root is
- * those `length` bytes, aligned as if they lay at `address`. */
+ * count only through the block, as in Valgrind: memory the program got from
+ * malloc, dynamic TLS included, is reached through the pointers to it).
+ * Roots may overlap: a word is scanned once, for the lowest-addressed root
+ * holding it. With `bytes` set (registers), the root is those `length`
+ * bytes, aligned as if they lay at `address`. */
 typedef struct memleak_scan_root_t {
     uint64_t address;
     uint64_t length;
@@ -197,8 +200,9 @@ typedef struct memleak_scan_who_t {
     char message[256];
 } memleak_scan_who_t;
 
-/* Every root word and block word that points into block `who->target`, in
- * root order then block order. Returns a status as memleak_scan_classify. */
+/* Every root word and block word that points into block `who->target`:
+ * roots given as bytes, then the others by address, then blocks by address.
+ * Returns a status as memleak_scan_classify. */
 MEMLEAK_SCAN_API int memleak_scan_who(const memleak_scan_input_t *input, memleak_scan_who_t *who);
 
 /* MEMLEAK_SCAN_VERSION of the library actually loaded. */
