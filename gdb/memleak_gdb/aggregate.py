@@ -3,7 +3,7 @@
 import collections
 import operator
 
-from .args import parse_duration
+from .durations import parse_duration
 from .errors import MemleakError
 
 # offset: the pc's offset in `object` (a file offset), for frames without

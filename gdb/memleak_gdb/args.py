@@ -69,12 +69,6 @@ _SIZE_UNITS = {
     "t": 1 << 40, "tb": 1000 ** 4, "tib": 1 << 40,
 }
 
-_DURATION_UNITS = {
-    "ms": 10 ** 6, "s": 10 ** 9, "m": 60 * 10 ** 9, "h": 3600 * 10 ** 9, "d": 86400 * 10 ** 9,
-}
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-
-
 class Args:
     """Parsed arguments: one attribute per option, defaults filled in."""
 
@@ -95,21 +89,6 @@ def parse_size(text):
         raise UsageError("bad size %r (examples: 4096, 64KiB, 10MiB, 1GiB)" % text)
     return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]) if "." in m.group(1) \
         else int(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
-
-
-def parse_duration(text):
-    """'90s', '5m', '1h30m', '500ms' -> nanoseconds, or None if not a duration."""
-    pos, total = 0, 0
-    for m in _DURATION_RE.finditer(text):
-        if m.start() != pos:
-            return None
-        value = m.group(1)
-        unit = _DURATION_UNITS[m.group(2)]
-        total += int(float(value) * unit) if "." in value else int(value) * unit
-        pos = m.end()
-    if pos != len(text) or pos == 0:
-        return None
-    return total
 
 
 def _parse_int(option, text, low=0):

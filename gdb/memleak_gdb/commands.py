@@ -22,7 +22,7 @@ import operator
 import struct
 
 from . import abi, aggregate, args as cmdargs, flame, reader, render, suppress
-from .errors import MemleakError
+from .errors import DeferredFailure, MemleakError
 
 PREFIX_HELP = """Find memory leaks in a process running with libmemleak.so, or in its core.
 
@@ -237,8 +237,8 @@ def cmd_since(a, target):
     else:
         text, growth = _top(a, target, supp, table, blocks, since)
     if a.fail_over is not None and growth > a.fail_over:
-        return text, MemleakError("grew by %d bytes since %s, over the limit of %d"
-                                  % (growth, a.point, a.fail_over))
+        raise DeferredFailure(text, "grew by %d bytes since %s, over the limit of %d"
+                              % (growth, a.point, a.fail_over))
     return text
 
 
@@ -330,13 +330,14 @@ def run(command, argstring, make_target, write, warn=None):
 
 def _run(a, command, make_target, write, warn):
     target = _TablesSeen(make_target())
-    result = COMMANDS[command](a, target)
+    failure = None
+    try:
+        result = COMMANDS[command](a, target)
+    except DeferredFailure as deferred:
+        result, failure = deferred.output, deferred
     for table in target.tables:
         for text in table.warnings:
             warn("memleak: warning: %s\n" % text)
-    failure = None
-    if isinstance(result, tuple):
-        result, failure = result
     pieces = [result] if isinstance(result, str) else result
     if a.output:
         try:

@@ -1,4 +1,6 @@
-"""The one exception type the commands report, as a single `memleak:` line."""
+"""Every exception the extension raises on purpose. Each is a MemleakError,
+which the one handler (gdb_backend._run) reports as a single `memleak:`
+line; DeferredFailure comes after the command's output."""
 
 
 class MemleakError(Exception):
@@ -23,3 +25,29 @@ class CorruptTable(MemleakError):
 
 class UsageError(MemleakError):
     """Bad command arguments."""
+
+
+class NotLoaded(MemleakError):
+    """memleak_introspect is in no symbol table gdb has."""
+
+    def __init__(self):
+        super().__init__("libmemleak.so is not loaded in this process: start the program with "
+                         "LD_PRELOAD=.../libmemleak.so")
+
+
+class SuppressionError(MemleakError):
+    """A suppressions file that cannot be read or holds a malformed line."""
+
+
+class ScanError(MemleakError):
+    """The scanner is missing or refused its input."""
+
+
+class DeferredFailure(MemleakError):
+    """A command that failed after producing its output (`since
+    --fail-over`): the output is written in full, then the failure is
+    reported like any other."""
+
+    def __init__(self, output, message):
+        super().__init__(message)
+        self.output = output

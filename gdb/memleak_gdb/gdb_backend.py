@@ -12,18 +12,9 @@ import traceback
 import gdb
 
 from . import aggregate, args as cmdargs, commands, corefile, demangle, maps, reader
-from .errors import MemleakError, ReadError
+from .errors import MemleakError, NotLoaded, ReadError
 
 NO_TARGET = "no process or core file: attach with gdb -p PID or open a core"
-NOT_LOADED = ("libmemleak.so is not loaded in this process: start the program with "
-              "LD_PRELOAD=.../libmemleak.so")
-
-
-class NotLoaded(MemleakError):
-    """memleak_introspect is in no symbol table gdb has."""
-
-    def __init__(self):
-        super().__init__(NOT_LOADED)
 
 
 class InferiorMemory:

@@ -13,7 +13,7 @@ import ctypes
 import os
 from collections import namedtuple
 
-from .errors import MemleakError
+from .errors import ScanError
 
 LIBRARY_NAME = "libmemleak-scan.so"
 VERSION = 1
@@ -35,10 +35,6 @@ SEGMENT_FILE, SEGMENT_EXEC = 1, 2
 
 FROM_NONE, FROM_ROOT, FROM_BLOCK = 0, 1, 2
 _FROM_NAMES = {FROM_NONE: None, FROM_ROOT: "root", FROM_BLOCK: "block"}
-
-
-class ScanError(MemleakError):
-    """The scanner is missing or refused its input."""
 
 
 # A memory range the caller read: `data` (bytes-like) is the memory at

@@ -17,13 +17,9 @@ No gdb import: the wrapper validates files with it before starting anything.
 
 import re
 
-from .errors import MemleakError
+from .errors import SuppressionError
 
 KINDS = ("leak",)
-
-
-class SuppressionError(MemleakError):
-    """A suppressions file that cannot be read or holds a malformed line."""
 
 
 def compile_pattern(pattern):
