@@ -120,7 +120,7 @@ def resolve_since(point, table, now_ticks, now_from_table=False):
         return Since(point, "mark", seq=m.seq, mark=m)
     ns = parse_duration(point)
     if ns is not None:
-        tick_ns = table.header["tick_ns"]
+        tick_ns = table.header.tick_ns
         back = -(-ns // tick_ns)
         return Since(point, "duration", ticks=max(0, now_ticks - back), duration_ns=ns,
                      from_table=now_from_table)

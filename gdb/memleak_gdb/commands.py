@@ -146,7 +146,7 @@ def _load_suppressions(path):
 
 
 def _pid(table):
-    return table.header["pid"]
+    return table.header.pid
 
 
 def _top(a, target, supp, table, blocks, since=None):
@@ -252,21 +252,21 @@ def cmd_mark(a, target):
         raise MemleakError("marks need a live process (this is a core file)")
     table = target.table(records=False)
     h = table.header
-    cap, size = h["mark_capacity"], h["mark_size"]
+    cap, size = h.mark_capacity, h.mark_size
     names = set(m.name for m in table.marks)
     name = a.name
     if name is None:
-        n = h["mark_count"] + 1
+        n = h.mark_count + 1
         while "mark-%d" % n in names:
             n += 1
         name = "mark-%d" % n
     same = [m for m in table.marks if m.name == name]
-    slot = same[-1].slot if same else h["mark_count"]
+    slot = same[-1].slot if same else h.mark_count
     if slot >= cap:
         raise MemleakError("the marks table is full (%d marks): reuse a name to move a mark" % cap)
-    seq = h["seq"]
+    seq = h.seq
     ticks = target.now_ticks(table) & 0xFFFFFFFF
-    at = h["marks"] + slot * size
+    at = h.marks + slot * size
     off = abi.MARK_OFFSETS
     target.write(at + off["state"], struct.pack("<I", abi.MARK_WRITING))
     target.write(at + off["name"], name.encode("utf-8").ljust(abi.MARK_NAME_SIZE, b"\0"))

@@ -224,10 +224,10 @@ class GdbTarget:
         h = table.header
         # CLOCK_MONOTONIC is system-wide, so the host's clock is the
         # inferior's for a local process.
-        now = time.clock_gettime_ns(time.CLOCK_MONOTONIC) - h["start_monotonic_ns"]
+        now = time.clock_gettime_ns(time.CLOCK_MONOTONIC) - h.start_monotonic_ns
         if now < 0:
             return table.newest_ticks
-        return now // h["tick_ns"]
+        return now // h.tick_ns
 
     def symbolize(self, pc):
         return symbolize(pc)

@@ -45,21 +45,24 @@ Mark = collections.namedtuple("Mark", "slot name seq ticks state")
 Shard = collections.namedtuple(
     "Shard", "lock chunk_count chunks live_count live_bytes allocs frees last_ticks")
 
+# The root object as read: one attribute per field of abi.INTROSPECT_FIELDS
+# (so per row of abi_fields.inc), arrays as lists, runtime_version a str.
+Header = collections.namedtuple("Header", [name for name, _, _ in abi.INTROSPECT_FIELDS])
+
 _HEADER_STRUCT = struct.Struct(abi.struct_format(abi.INTROSPECT_FIELDS, abi.INTROSPECT_SIZE))
 _HEADER_NAMES = abi.field_names(abi.INTROSPECT_FIELDS)
 
 
 def _decode_header(data):
-    values = _HEADER_STRUCT.unpack_from(data)
-    raw = dict(zip(_HEADER_NAMES, values))
-    header = {}
+    raw = dict(zip(_HEADER_NAMES, _HEADER_STRUCT.unpack_from(data)))
+    fields = {}
     for name, code, _ in abi.INTROSPECT_FIELDS:
         if code[:-1].isdigit() and code[-1] != "s":
-            header[name] = [raw["%s[%d]" % (name, i)] for i in range(int(code[:-1]))]
+            fields[name] = [raw["%s[%d]" % (name, i)] for i in range(int(code[:-1]))]
         else:
-            header[name] = raw[name]
-    header["runtime_version"] = _cstring(header["runtime_version"])
-    return header
+            fields[name] = raw[name]
+    fields["runtime_version"] = _cstring(fields["runtime_version"])
+    return Header(**fields)
 
 
 def _cstring(data):
@@ -100,7 +103,7 @@ class Table:
 
     def realtime_ns(self, ticks):
         h = self.header
-        return h["start_realtime_ns"] + ticks * h["tick_ns"]
+        return h.start_realtime_ns + ticks * h.tick_ns
 
     def valid_marks(self):
         return [m for m in self.marks if m.state == abi.MARK_VALID]
@@ -129,7 +132,7 @@ def _check_layout(what, size, offsets, fields, known_size):
 
 
 def read_header(mem, root):
-    """Reads and validates the root object; returns its fields as a dict."""
+    """Reads and validates the root object; returns it as a Header."""
     check_pointer("memleak_introspect", root, abi.INTROSPECT_SIZE)
     head = mem.read(root, 16)
     magic, version, size = struct.unpack_from("<QII", head)
@@ -147,30 +150,30 @@ def read_header(mem, root):
         raise CorruptTable("memleak_introspect size is %d, expected at least %d"
                            % (size, abi.INTROSPECT_SIZE))
     h = _decode_header(mem.read(root, abi.INTROSPECT_SIZE))
-    _check_layout("record", h["record_size"], h["record_offsets"], abi.RECORD_FIELDS, abi.RECORD_SIZE)
-    _check_layout("shard", h["shard_size"], h["shard_offsets"], abi.SHARD_FIELDS, abi.SHARD_SIZE)
-    _check_layout("stack", h["stack_header_size"], h["stack_offsets"], abi.STACK_FIELDS,
+    _check_layout("record", h.record_size, h.record_offsets, abi.RECORD_FIELDS, abi.RECORD_SIZE)
+    _check_layout("shard", h.shard_size, h.shard_offsets, abi.SHARD_FIELDS, abi.SHARD_SIZE)
+    _check_layout("stack", h.stack_header_size, h.stack_offsets, abi.STACK_FIELDS,
                   abi.STACK_HEADER_SIZE)
-    _check_layout("mark", h["mark_size"], h["mark_offsets"], abi.MARK_FIELDS, abi.MARK_SIZE)
-    if h["record_size"] % 8 or h["stack_header_size"] % 8:
+    _check_layout("mark", h.mark_size, h.mark_offsets, abi.MARK_FIELDS, abi.MARK_SIZE)
+    if h.record_size % 8 or h.stack_header_size % 8:
         raise CorruptTable("record size %d or stack header size %d is not a multiple of 8"
-                           % (h["record_size"], h["stack_header_size"]))
-    sc = h["shard_count"]
+                           % (h.record_size, h.stack_header_size))
+    sc = h.shard_count
     if sc == 0 or sc > MAX_SHARDS or sc & (sc - 1):
         raise CorruptTable("shard_count is %d, not a power of two up to %d" % (sc, MAX_SHARDS))
-    _check_bound("records_per_chunk", h["records_per_chunk"], 1, MAX_RECORDS_PER_CHUNK)
-    _check_bound("max_chunks_per_shard", h["max_chunks_per_shard"], 0, MAX_CHUNKS_PER_SHARD)
-    _check_bound("max_depth", h["max_depth"], 1, MAX_DEPTH)
-    _check_bound("max_stack_chunks", h["max_stack_chunks"], 0, MAX_STACK_CHUNKS)
-    _check_bound("stack_chunk_count", h["stack_chunk_count"], 0, h["max_stack_chunks"])
-    if h["stack_chunk_count"]:
-        cs = h["stack_chunk_size"]
-        if cs % 8 or cs < h["stack_header_size"] + 8 or cs > MAX_STACK_CHUNK_SIZE:
+    _check_bound("records_per_chunk", h.records_per_chunk, 1, MAX_RECORDS_PER_CHUNK)
+    _check_bound("max_chunks_per_shard", h.max_chunks_per_shard, 0, MAX_CHUNKS_PER_SHARD)
+    _check_bound("max_depth", h.max_depth, 1, MAX_DEPTH)
+    _check_bound("max_stack_chunks", h.max_stack_chunks, 0, MAX_STACK_CHUNKS)
+    _check_bound("stack_chunk_count", h.stack_chunk_count, 0, h.max_stack_chunks)
+    if h.stack_chunk_count:
+        cs = h.stack_chunk_size
+        if cs % 8 or cs < h.stack_header_size + 8 or cs > MAX_STACK_CHUNK_SIZE:
             raise CorruptTable("stack_chunk_size is %d, not a multiple of 8 between %d and %d"
-                               % (cs, h["stack_header_size"] + 8, MAX_STACK_CHUNK_SIZE))
-    _check_bound("mark_capacity", h["mark_capacity"], 0, MAX_MARKS)
-    if h["tick_ns"] == 0 or h["tick_ns"] > 10 ** 10:
-        raise CorruptTable("tick_ns is %d" % h["tick_ns"])
+                               % (cs, h.stack_header_size + 8, MAX_STACK_CHUNK_SIZE))
+    _check_bound("mark_capacity", h.mark_capacity, 0, MAX_MARKS)
+    if h.tick_ns == 0 or h.tick_ns > 10 ** 10:
+        raise CorruptTable("tick_ns is %d" % h.tick_ns)
     return h
 
 
@@ -179,18 +182,18 @@ class _Depot:
 
     def __init__(self, mem, h):
         self.h = h
-        self.chunk_size = h["stack_chunk_size"]
+        self.chunk_size = h.stack_chunk_size
         self.words_per_chunk = self.chunk_size // 8 if self.chunk_size else 0
-        self.hsize = h["stack_header_size"]
-        count = h["stack_chunk_count"]
+        self.hsize = h.stack_header_size
+        count = h.stack_chunk_count
         self.chunks = []
         if count == 0:
             return
         if count * self.chunk_size > MAX_DEPOT_BYTES:
             raise CorruptTable("a stack depot of %d chunks of %d bytes is more than any process holds"
                                % (count, self.chunk_size))
-        check_pointer("stack chunk directory", h["stack_chunks"], count * 8)
-        addrs = struct.unpack("<%dQ" % count, mem.read(h["stack_chunks"], count * 8))
+        check_pointer("stack chunk directory", h.stack_chunks, count * 8)
+        addrs = struct.unpack("<%dQ" % count, mem.read(h.stack_chunks, count * 8))
         if len(set(addrs)) != count:
             raise CorruptTable("stack depot lists a chunk twice")
         for i, a in enumerate(addrs):
@@ -209,9 +212,9 @@ class _Depot:
         if off + self.hsize > self.chunk_size:
             raise CorruptTable("stack id %d: header crosses its chunk" % stack_id)
         _, depth, flags = struct.unpack_from("<IHH", data, off)
-        if depth == 0 or depth > self.h["max_depth"]:
+        if depth == 0 or depth > self.h.max_depth:
             raise CorruptTable("stack id %d has depth %d (max_depth %d)"
-                               % (stack_id, depth, self.h["max_depth"]))
+                               % (stack_id, depth, self.h.max_depth))
         start = off + self.hsize
         if start + depth * 8 > self.chunk_size:
             raise CorruptTable("stack id %d: %d frames cross its chunk" % (stack_id, depth))
@@ -252,22 +255,22 @@ def _check_read_size(what, n):
 
 
 def _read_shards(mem, h):
-    count, size = h["shard_count"], h["shard_size"]
+    count, size = h.shard_count, h.shard_size
     _check_read_size("the shard array", count * size)
-    check_pointer("shard array", h["shards"], count * size)
-    data = mem.read(h["shards"], count * size)
+    check_pointer("shard array", h.shards, count * size)
+    data = mem.read(h.shards, count * size)
     fmt = struct.Struct(abi.struct_format(abi.SHARD_FIELDS, size))
     return [Shard(*fmt.unpack_from(data, i * size)) for i in range(count)]
 
 
 def _read_marks(mem, h):
-    cap, size = h["mark_capacity"], h["mark_size"]
-    used = min(h["mark_count"], cap)
+    cap, size = h.mark_capacity, h.mark_size
+    used = min(h.mark_count, cap)
     if used == 0:
         return []
     _check_read_size("the marks table", cap * size)
-    check_pointer("marks table", h["marks"], cap * size)
-    data = mem.read(h["marks"], used * size)
+    check_pointer("marks table", h.marks, cap * size)
+    data = mem.read(h.marks, used * size)
     fmt = struct.Struct(abi.struct_format(abi.MARK_FIELDS, size))
     marks = []
     for slot in range(used):
@@ -312,15 +315,15 @@ def read_table(mem, root, records=True):
     shards = _read_shards(mem, h)
     warnings = _counter_warnings(shards)
     if not records:
-        return Table(root, h, shards, [], {}, _read_marks(mem, h), bool(h["stack_lock"]), warnings)
-    rpc, rsize = h["records_per_chunk"], h["record_size"]
+        return Table(root, h, shards, [], {}, _read_marks(mem, h), bool(h.stack_lock), warnings)
+    rpc, rsize = h.records_per_chunk, h.record_size
     chunk_bytes = rpc * rsize
     _check_read_size("a record chunk", chunk_bytes)
     total_chunks = 0
     for i, s in enumerate(shards):
-        if s.chunk_count > h["max_chunks_per_shard"]:
+        if s.chunk_count > h.max_chunks_per_shard:
             raise CorruptTable("shard %d has %d chunks, more than max_chunks_per_shard %d"
-                               % (i, s.chunk_count, h["max_chunks_per_shard"]))
+                               % (i, s.chunk_count, h.max_chunks_per_shard))
         total_chunks += s.chunk_count
     if total_chunks * rpc > MAX_TOTAL_RECORDS:
         raise CorruptTable("%d record chunks of %d records is more than any process holds"
@@ -329,7 +332,7 @@ def read_table(mem, root, records=True):
     tolerant = records == COUNTS
     decode = _decode_records_native if sys.byteorder == "little" else _decode_records_struct
     structures = [("the table's root", root, abi.INTROSPECT_SIZE),
-                  ("the shard array", h["shards"], h["shard_count"] * h["shard_size"])]
+                  ("the shard array", h.shards, h.shard_count * h.shard_size)]
     directories = {}
     for i, s in enumerate(shards):
         if s.chunk_count == 0:
@@ -388,4 +391,4 @@ def read_table(mem, root, records=True):
             if sid and sid not in stacks:
                 stacks[sid] = depot.decode(sid)
     marks = _read_marks(mem, h)
-    return Table(root, h, shards, blocks, stacks, marks, bool(h["stack_lock"]), warnings)
+    return Table(root, h, shards, blocks, stacks, marks, bool(h.stack_lock), warnings)

@@ -231,7 +231,7 @@ def dump_json(table, pid, blocks, stack_of, since=None, suppressed=None):
     yield text[:-1] + ',"allocations":['
     compact = (",", ":")
     stacks = {}
-    base, tick_ns = table.header["start_realtime_ns"], table.header["tick_ns"]
+    base, tick_ns = table.header.start_realtime_ns, table.header.tick_ns
     # Each row is three pieces, the stack one shared: stacks run to
     # kilobytes and a million rows to gigabytes, so they are copied once,
     # by the join, and not again by formatting.
@@ -264,26 +264,26 @@ def stats_dict(table, pid):
         "format": "memleak-stats",
         "version": JSON_VERSION,
         "pid": pid,
-        "abi_version": h["version"],
-        "runtime_version": h["runtime_version"],
+        "abi_version": h.version,
+        "runtime_version": h.runtime_version,
         "live_blocks": live_count,
         "live_bytes": live_bytes,
         "allocs": sum(s.allocs for s in table.shards),
         "frees": sum(s.frees for s in table.shards),
-        "peak_bytes": h["peak_bytes"],
-        "dropped_records": h["dropped_records"],
-        "dropped_stacks": h["dropped_stacks"],
-        "untracked_frees": h["untracked_frees"],
-        "bootstrap_bytes": h["bootstrap_bytes"],
-        "seq": h["seq"],
-        "distinct_stacks": h["stack_count"],
+        "peak_bytes": h.peak_bytes,
+        "dropped_records": h.dropped_records,
+        "dropped_stacks": h.dropped_stacks,
+        "untracked_frees": h.untracked_frees,
+        "bootstrap_bytes": h.bootstrap_bytes,
+        "seq": h.seq,
+        "distinct_stacks": h.stack_count,
         "shards": len(table.shards),
         "shards_in_flux": table.shards_in_flux,
         "stack_depot_in_flux": table.stack_in_flux,
-        "recording": bool(h["flags"] & abi.FLAG_RECORDING),
-        "disabled": bool(h["flags"] & abi.FLAG_DISABLED),
-        "start_realtime_ns": h["start_realtime_ns"],
-        "tick_ns": h["tick_ns"],
+        "recording": bool(h.flags & abi.FLAG_RECORDING),
+        "disabled": bool(h.flags & abi.FLAG_DISABLED),
+        "start_realtime_ns": h.start_realtime_ns,
+        "tick_ns": h.tick_ns,
         "marks": [{"name": m.name, "seq": m.seq, "time_ns": table.realtime_ns(m.ticks)}
                   for m in table.valid_marks()],
         **warnings_field(table),

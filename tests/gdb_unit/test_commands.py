@@ -263,7 +263,7 @@ class MarkStatsTest(unittest.TestCase):
         self.assertIn("mark 'before' set at sequence number 14", run("mark", "before", t))
         table = reader.read_table(img.mem, img.root)
         self.assertEqual([(m.name, m.seq, m.ticks) for m in table.valid_marks()], [("before", 14, 500)])
-        self.assertEqual(table.header["mark_count"], 1)
+        self.assertEqual(table.header.mark_count, 1)
         # Allocations after the mark show up in since.
         img.mem.patch(img.root + 152, "Q", 20)
         self.assertIn("0 B in 0 blocks", run("since", "before", t))
