@@ -55,7 +55,7 @@ class BreakpointTests(GdbTestCase):
         # The line after the runtime takes a shard's lock to insert a
         # record: the shard reads as in flux, the table stays consistent.
         require_env(self, ("MEMLEAK_LEAKY_C", LEAKY_C))
-        source = REPO / "runtime" / "core" / "alloc_table.cpp"
+        source = REPO / "runtime" / "table" / "alloc_table.cpp"
         lines = source.read_text().splitlines()
         locked = [i for i, l in enumerate(lines, 1) if "futex_lock(&sh.lock);" in l]
         self.assertTrue(locked, f"{source} no longer takes a shard lock as "
