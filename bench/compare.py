@@ -175,7 +175,8 @@ def main():
     parser.add_argument("--ops", type=int, default=1000000, help="churn operations (default 1000000)")
     parser.add_argument("--live", type=int, default=100000, help="churn working set (default 100000)")
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset of " + ",".join(TOOLS))
-    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated subset of " + ",".join(WORKLOADS))
+    parser.add_argument("--workloads", default=",".join(WORKLOADS),
+                        help="comma-separated subset of " + ",".join(WORKLOADS))
     parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per run (default 900)")
     parser.add_argument("--no-build", action="store_true", help="use the build directory as it is")
     parser.add_argument("--output", help="also write the Markdown to this file")
@@ -319,7 +320,7 @@ def main():
                     continue
                 ht = statistics.median(p[0] for p in results[w.name][peer])
                 verdicts.append("vs %s +%.0f%%: %s" % (TITLES[peer], (ht - 1) * 100,
-                                                        "met" if (mt - 1) <= (ht - 1) / 2 else "NOT met"))
+                                                       "met" if (mt - 1) <= (ht - 1) / 2 else "NOT met"))
             lines.append("- %s: slowdown +%.0f%% (%s); peak RSS %.2f×: %s" % (
                 w.name, (mt - 1) * 100, "; ".join(verdicts), mr, "met" if mr <= 1.5 else "NOT met"))
         lines.append("")

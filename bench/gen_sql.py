@@ -18,10 +18,14 @@ def lcg(seed):
 
 
 SCHEMA = """\
-CREATE TABLE customer (id INTEGER PRIMARY KEY, name TEXT NOT NULL, city TEXT NOT NULL, joined INTEGER NOT NULL);
-CREATE TABLE product (id INTEGER PRIMARY KEY, title TEXT NOT NULL, category TEXT NOT NULL, price_cents INTEGER NOT NULL);
-CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL REFERENCES customer(id), day INTEGER NOT NULL, note TEXT);
-CREATE TABLE item (order_id INTEGER NOT NULL REFERENCES orders(id), product_id INTEGER NOT NULL REFERENCES product(id), qty INTEGER NOT NULL);
+CREATE TABLE customer (id INTEGER PRIMARY KEY, name TEXT NOT NULL, city TEXT NOT NULL,
+  joined INTEGER NOT NULL);
+CREATE TABLE product (id INTEGER PRIMARY KEY, title TEXT NOT NULL, category TEXT NOT NULL,
+  price_cents INTEGER NOT NULL);
+CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL REFERENCES customer(id),
+  day INTEGER NOT NULL, note TEXT);
+CREATE TABLE item (order_id INTEGER NOT NULL REFERENCES orders(id),
+  product_id INTEGER NOT NULL REFERENCES product(id), qty INTEGER NOT NULL);
 """
 
 QUERIES = """\
@@ -30,19 +34,23 @@ CREATE INDEX item_product ON item(product_id);
 CREATE INDEX orders_customer ON orders(customer_id, day);
 CREATE INDEX customer_city ON customer(city);
 ANALYZE;
-SELECT 'rows', (SELECT count(*) FROM customer), (SELECT count(*) FROM product), (SELECT count(*) FROM orders), (SELECT count(*) FROM item);
+SELECT 'rows', (SELECT count(*) FROM customer), (SELECT count(*) FROM product),
+  (SELECT count(*) FROM orders), (SELECT count(*) FROM item);
 SELECT 'revenue by category';
 SELECT p.category, count(DISTINCT o.id), sum(i.qty), sum(i.qty * p.price_cents)
   FROM item i JOIN product p ON p.id = i.product_id JOIN orders o ON o.id = i.order_id
   GROUP BY p.category ORDER BY 4 DESC, 1;
 SELECT 'top cities';
 SELECT c.city, count(*) AS n, sum(i.qty * p.price_cents) AS cents
-  FROM customer c JOIN orders o ON o.customer_id = c.id JOIN item i ON i.order_id = o.id JOIN product p ON p.id = i.product_id
+  FROM customer c JOIN orders o ON o.customer_id = c.id JOIN item i ON i.order_id = o.id
+  JOIN product p ON p.id = i.product_id
   GROUP BY c.city ORDER BY cents DESC, c.city LIMIT 8;
 SELECT 'best customers';
 SELECT name, total, rank FROM (
-  SELECT c.name, sum(i.qty * p.price_cents) AS total, rank() OVER (ORDER BY sum(i.qty * p.price_cents) DESC) AS rank
-    FROM customer c JOIN orders o ON o.customer_id = c.id JOIN item i ON i.order_id = o.id JOIN product p ON p.id = i.product_id
+  SELECT c.name, sum(i.qty * p.price_cents) AS total,
+    rank() OVER (ORDER BY sum(i.qty * p.price_cents) DESC) AS rank
+    FROM customer c JOIN orders o ON o.customer_id = c.id JOIN item i ON i.order_id = o.id
+    JOIN product p ON p.id = i.product_id
     GROUP BY c.id) WHERE rank <= 5 ORDER BY rank, name;
 SELECT 'monthly';
 SELECT day / 30 AS month, count(*), count(note), group_concat(DISTINCT substr(note, 1, 3)) IS NOT NULL

@@ -45,7 +45,7 @@ def main():
             words[w + 1] = addresses[i + 1]
     heap = words.tobytes()
     roots_data = array.array("Q", [addresses[0]] + [addresses[rng.randrange(args.blocks)]
-                                                     for _ in range(999)]).tobytes()
+                                                    for _ in range(999)]).tobytes()
     built = time.process_time() - t0
 
     scanner = scan.load()

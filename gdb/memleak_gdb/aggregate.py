@@ -50,9 +50,11 @@ def group_blocks(table, blocks, depth=None, by="bytes"):
         g.bytes += nbytes
         g.count += count
     if by == "count":
-        key = lambda g: (-g.count, -g.bytes, g.pcs)
+        def key(g):
+            return (-g.count, -g.bytes, g.pcs)
     else:
-        key = lambda g: (-g.bytes, -g.count, g.pcs)
+        def key(g):
+            return (-g.bytes, -g.count, g.pcs)
     return sorted(groups.values(), key=key)
 
 
@@ -95,8 +97,7 @@ class Since:
         if self.kind == "mark":
             return "mark %r (sequence number %d)" % (self.mark.name, self.seq)
         if self.from_table:
-            return "the last %s before the table's last change (tick %d on)" % (self.point,
-                                                                              self.ticks)
+            return "the last %s before the table's last change (tick %d on)" % (self.point, self.ticks)
         return "the last %s (tick %d on)" % (self.point, self.ticks)
 
     def to_json(self):

@@ -69,6 +69,7 @@ _SIZE_UNITS = {
     "t": 1 << 40, "tb": 1000 ** 4, "tib": 1 << 40,
 }
 
+
 class Args:
     """Parsed arguments: one attribute per option, defaults filled in."""
 

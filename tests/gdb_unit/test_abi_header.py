@@ -18,6 +18,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 HEADER = os.path.join(ROOT, "runtime", "include", "memleak", "abi.h")
 FIELDS_INC = os.path.join(ROOT, "runtime", "include", "memleak", "abi_fields.inc")
 
+
 def header_text():
     """abi.h and the field list it includes, continuation lines joined."""
     text = ""

@@ -4,7 +4,6 @@ output, and JSON checked against design.md's contract."""
 import json
 import os
 import re
-import struct
 import tempfile
 import unittest
 

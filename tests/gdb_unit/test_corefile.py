@@ -166,20 +166,20 @@ class CutTest(unittest.TestCase):
 # gdb 13's `info target` on a core, trimmed of its section list.
 INFO_TARGET = """Symbols from "/work/build/tests/integration/integ_leaky_c".
 Local core dump file:
-	`/tmp/a dir/it's.core', file type elf64-x86-64.
-	While running this, GDB does not access memory from...
+\t`/tmp/a dir/it's.core', file type elf64-x86-64.
+\tWhile running this, GDB does not access memory from...
 Local exec file:
-	`/work/build/tests/integration/integ_leaky_c', file type elf64-x86-64.
-	Entry point: 0x5623bb2a1360
-	0x00005623bb29f318 - 0x00005623bb29f334 is .interp
+\t`/work/build/tests/integration/integ_leaky_c', file type elf64-x86-64.
+\tEntry point: 0x5623bb2a1360
+\t0x00005623bb29f318 - 0x00005623bb29f334 is .interp
 """
 
 INFO_TARGET_LIVE = """Symbols from "/work/build/tests/integration/integ_leaky_c".
 Native process:
-	Using the running image of attached process 13070.
-	While running this, GDB does not access memory from...
+\tUsing the running image of attached process 13070.
+\tWhile running this, GDB does not access memory from...
 Local exec file:
-	`/work/build/tests/integration/integ_leaky_c', file type elf64-x86-64.
+\t`/work/build/tests/integration/integ_leaky_c', file type elf64-x86-64.
 """
 
 

@@ -62,7 +62,7 @@ class CountersTest(unittest.TestCase):
             "less 3 frees is %d" % (live + 3, live),
             "memleak: warning: shard 2 counts 140631010570976 live blocks (%d bytes), but its "
             "records hold %d (%d bytes)" % (sum(b["size"] for b in im.shard_blocks[2]), live,
-                                           sum(b["size"] for b in im.shard_blocks[2]))])
+                                            sum(b["size"] for b in im.shard_blocks[2]))])
         doc = json.loads(run(im, "stats", "--json")[0])
         self.assertEqual(len(doc["warnings"]), 2)
         fake.validate(doc)

@@ -14,10 +14,8 @@ import os
 import pwd
 import re
 import shutil
-import stat
 import subprocess
 import tempfile
-import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -4,7 +4,6 @@ with the same defaults, ranges and help texts."""
 import os
 import re
 import subprocess
-import sys
 import unittest
 
 README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")

@@ -131,7 +131,7 @@ class RealProgramsTest(unittest.TestCase):
         with open(path, "w") as f:
             for _ in range(lines):
                 f.write("%s %d %s %.3f\n" % (rnd.choice(words), rnd.randrange(10**6),
-                                            rnd.choice(words), rnd.random() * 1000))
+                                             rnd.choice(words), rnd.random() * 1000))
         return path
 
     def test_python3(self):

@@ -8,7 +8,8 @@ their blocks must fall in:
 A class is one of KINDS (valgrind's leak kinds, spelled as memleak's JSON
 spells them). Where valgrind knowingly differs from memleak (it does not
 take static TLS for a root), the line says what valgrind reports after
-`VALGRIND:` in the same form, and the comparisons expect that of valgrind. A block belongs to the line of the innermost frame of its
+`VALGRIND:` in the same form, and the comparisons expect that of valgrind.
+A block belongs to the line of the innermost frame of its
 allocation stack that lies in one of the program's own sources, so a
 std::string buffer allocated inside libstdc++ counts at the line that
 assigned the string. Lines with no mark may still allocate (glibc's
