@@ -22,8 +22,13 @@ Peak RSS is ru_maxrss from wait4 (for a tool that runs the program as a
 child, the largest process). Every run has a time limit (--timeout); one
 that exceeds it is killed and reported.
 
+With --baseline DIR (the build directory of another version, e.g. of the
+commit before a change), every memleak tool also runs with that build's
+libmemleak.so in the same rounds, on the same workload binaries: a change's
+cost as two ratios against the same native runs.
+
     bench/compare.py [--build DIR] [--reps N] [--rows N] [--ops N]
-                     [--tools LIST] [--workloads LIST] [--output FILE]
+                     [--tools LIST] [--workloads LIST] [--baseline DIR] [--output FILE]
 """
 import argparse
 import os
@@ -110,9 +115,21 @@ class Workload:
         self.clang_argv = clang_argv
 
 
-def tool_command(tool, workload, lib, scratch):
+BASELINE = "@baseline"
+
+
+def title(tool):
+    if tool.endswith(BASELINE):
+        return TITLES[tool[:-len(BASELINE)]] + ", baseline build"
+    return TITLES[tool]
+
+
+def tool_command(tool, workload, lib, scratch, baseline_lib=None):
     """The (argv, extra environment) of a workload under a tool, or None
-    when the tool does not apply to it."""
+    when the tool does not apply to it. A memleak tool named with
+    @baseline runs with the baseline build's library."""
+    if tool.endswith(BASELINE):
+        tool, lib = tool[:-len(BASELINE)], baseline_lib
     argv = workload.argv
     if tool == "native":
         return argv, {}
@@ -179,6 +196,8 @@ def main():
                         help="comma-separated subset of " + ",".join(WORKLOADS))
     parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per run (default 900)")
     parser.add_argument("--no-build", action="store_true", help="use the build directory as it is")
+    parser.add_argument("--baseline", help="build directory of another version: its libmemleak.so runs "
+                        "as a further tool in the same rounds")
     parser.add_argument("--output", help="also write the Markdown to this file")
     args = parser.parse_args()
 
@@ -202,7 +221,11 @@ def main():
         build(build_dir, want_lsan)
     lib = os.path.join(build_dir, "runtime", "libmemleak.so")
     churn = os.path.join(build_dir, "bench", "churn")
-    for path in [lib, churn]:
+    baseline_lib = None
+    if args.baseline:
+        baseline_lib = os.path.join(os.path.abspath(args.baseline), "runtime", "libmemleak.so")
+        tools += [t + BASELINE for t in tools if t.startswith("memleak")]
+    for path in [lib, churn] + ([baseline_lib] if baseline_lib else []):
         if not os.path.isfile(path):
             sys.exit("compare: %s is missing; build first" % path)
 
@@ -247,7 +270,7 @@ def main():
                 order = ["native"] + tools + (["clang-native"] if w.clang_argv and "lsan" in tools else [])
                 runs = {}
                 for tool in order:
-                    cmd = tool_command(tool, w, lib, scratch)
+                    cmd = tool_command(tool, w, lib, scratch, baseline_lib)
                     if cmd is None:
                         continue
                     argv, extra = cmd
@@ -282,7 +305,7 @@ def main():
     lines.append("Median of %d runs; each cell is wall-time ratio / peak-RSS ratio against the native run "
                  "of the same round (LSan: against the same clang build without the sanitizer)." % args.reps)
     lines.append("")
-    header = ["workload", "native wall", "native peak RSS"] + [TITLES[t] for t in tools]
+    header = ["workload", "native wall", "native peak RSS"] + [title(t) for t in tools]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join(["---"] * len(header)) + "|")
     for w in workloads:
