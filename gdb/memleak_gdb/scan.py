@@ -148,21 +148,55 @@ class Classification:
         return refs
 
 
-def _buffer_address(data, keep):
-    """Address of a bytes-like object's memory, kept alive through `keep`."""
-    if isinstance(data, bytes):
-        keep.append(data)
-        return ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value
-    view = memoryview(data)
-    if not view.contiguous:
-        view = memoryview(view.tobytes())
-    if view.readonly:
-        return _buffer_address(view.tobytes(), keep)
-    if view.nbytes == 0:
-        return None
-    holder = (ctypes.c_char * view.nbytes).from_buffer(view.cast("B"))
-    keep.append(holder)
-    return ctypes.addressof(holder)
+class _PyBuffer(ctypes.Structure):
+    """CPython's Py_buffer, to pin read-only buffers (an mmap of a core file)
+    without copying them."""
+    _fields_ = [("buf", ctypes.c_void_p), ("obj", ctypes.c_void_p),
+                ("len", ctypes.c_ssize_t), ("itemsize", ctypes.c_ssize_t),
+                ("readonly", ctypes.c_int), ("ndim", ctypes.c_int),
+                ("format", ctypes.c_char_p), ("shape", ctypes.c_void_p),
+                ("strides", ctypes.c_void_p), ("suboffsets", ctypes.c_void_p),
+                ("internal", ctypes.c_void_p)]
+
+
+class _Pins:
+    """What must stay alive (and pinned) while the library reads it."""
+
+    def __init__(self):
+        self._objects = []
+        self._buffers = []
+
+    def keep(self, obj):
+        self._objects.append(obj)
+
+    def address(self, data):
+        """Address of a bytes-like object's memory, or None when empty."""
+        if isinstance(data, bytes):
+            self._objects.append(data)
+            return ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value
+        view = memoryview(data)
+        if view.nbytes == 0:
+            return None
+        if not view.readonly and view.contiguous:
+            holder = (ctypes.c_char * view.nbytes).from_buffer(view.cast("B"))
+            self._objects.append(holder)
+            return ctypes.addressof(holder)
+        if view.contiguous:
+            pinned = _PyBuffer()
+            try:
+                ctypes.pythonapi.PyObject_GetBuffer(ctypes.py_object(data), ctypes.byref(pinned), 0)
+            except Exception:  # no buffer protocol through ctypes here: copy
+                pinned = None
+            if pinned is not None:
+                self._buffers.append(pinned)
+                return pinned.buf
+        return self.address(view.tobytes())
+
+    def release(self):
+        for pinned in self._buffers:
+            ctypes.pythonapi.PyBuffer_Release(ctypes.byref(pinned))
+        self._buffers = []
+        self._objects = []
 
 
 def pack_blocks(addresses, sizes):
@@ -197,14 +231,14 @@ class Scanner:
         lib.memleak_scan_who.argtypes = [ctypes.POINTER(_Input), ctypes.POINTER(_Who)]
         self._lib = lib
 
-    def _input(self, blocks, segments, roots, heuristics, keep):
+    def _input(self, blocks, segments, roots, heuristics, pins):
         if not isinstance(blocks, array.array) or blocks.typecode != "Q":
             flat = array.array("Q")
             for address, size in blocks:
                 flat.append(address)
                 flat.append(size)
             blocks = flat
-        keep.append(blocks)
+        pins.keep(blocks)
         count = len(blocks) // 2
         segs = (_Segment * max(len(segments), 1))()
         for i, s in enumerate(segments):
@@ -213,8 +247,8 @@ class Scanner:
                 segs[i].length = s.length or 0
                 segs[i].bytes = None
             else:
-                segs[i].length = len(memoryview(s.data).cast("B"))
-                segs[i].bytes = _buffer_address(s.data, keep)
+                segs[i].length = memoryview(s.data).nbytes
+                segs[i].bytes = pins.address(s.data)
             segs[i].flags = s.flags
         rts = (_Root * max(len(roots), 1))()
         for i, r in enumerate(roots):
@@ -224,9 +258,10 @@ class Scanner:
             if r.data is None:
                 rts[i].length = r.length
             else:
-                rts[i].length = len(memoryview(r.data).cast("B"))
-                rts[i].bytes = _buffer_address(r.data, keep)
-        keep.extend((segs, rts))
+                rts[i].length = memoryview(r.data).nbytes
+                rts[i].bytes = pins.address(r.data)
+        pins.keep(segs)
+        pins.keep(rts)
         inp = _Input()
         inp.blocks = blocks.buffer_info()[0] if count else None
         inp.block_count = count
@@ -240,16 +275,19 @@ class Scanner:
     def classify(self, blocks, segments, roots, heuristics=ALL_HEURISTICS, predecessors=False):
         """Classifies every block. `blocks`: (address, size) pairs or
         pack_blocks(); `segments`: [Segment]; `roots`: [Root]."""
-        keep = []
-        inp, count = self._input(blocks, segments, roots, heuristics, keep)
-        kinds = (ctypes.c_uint8 * max(count, 1))()
-        heur = (ctypes.c_uint8 * max(count, 1))()
-        preds = (_Ref * max(count, 1))() if predecessors else None
-        result = _Result()
-        result.kinds = ctypes.addressof(kinds)
-        result.heuristics = ctypes.addressof(heur)
-        result.predecessors = ctypes.addressof(preds) if preds is not None else None
-        status = self._lib.memleak_scan_classify(ctypes.byref(inp), ctypes.byref(result))
+        pins = _Pins()
+        try:
+            inp, count = self._input(blocks, segments, roots, heuristics, pins)
+            kinds = (ctypes.c_uint8 * max(count, 1))()
+            heur = (ctypes.c_uint8 * max(count, 1))()
+            preds = (_Ref * max(count, 1))() if predecessors else None
+            result = _Result()
+            result.kinds = ctypes.addressof(kinds)
+            result.heuristics = ctypes.addressof(heur)
+            result.predecessors = ctypes.addressof(preds) if preds is not None else None
+            status = self._lib.memleak_scan_classify(ctypes.byref(inp), ctypes.byref(result))
+        finally:
+            pins.release()
         if status != 0:
             raise ScanError("scanner: " + result.message.decode("utf-8", "replace"))
         return Classification(bytes(kinds)[:count], bytes(heur)[:count], preds, result)
@@ -257,14 +295,17 @@ class Scanner:
     def who(self, blocks, segments, roots, target, limit=1000, heuristics=ALL_HEURISTICS):
         """([Ref, ...], total): pointers into block index `target`, at most
         `limit` of them listed; `total` counts them all."""
-        keep = []
-        inp, _ = self._input(blocks, segments, roots, heuristics, keep)
-        refs = (_Ref * max(limit, 1))()
-        query = _Who()
-        query.target = target
-        query.refs = ctypes.addressof(refs)
-        query.capacity = limit
-        status = self._lib.memleak_scan_who(ctypes.byref(inp), ctypes.byref(query))
+        pins = _Pins()
+        try:
+            inp, _ = self._input(blocks, segments, roots, heuristics, pins)
+            refs = (_Ref * max(limit, 1))()
+            query = _Who()
+            query.target = target
+            query.refs = ctypes.addressof(refs)
+            query.capacity = limit
+            status = self._lib.memleak_scan_who(ctypes.byref(inp), ctypes.byref(query))
+        finally:
+            pins.release()
         if status != 0:
             raise ScanError("scanner: " + query.message.decode("utf-8", "replace"))
         return [_to_ref(refs[i]) for i in range(min(query.total, limit))], query.total

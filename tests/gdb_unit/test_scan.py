@@ -3,8 +3,10 @@ runtime/scan (MEMLEAK_SCAN_LIB, set by ctest), fed the way the gdb side
 feeds it: blocks, root ranges, memory read as segments."""
 
 import array
+import mmap
 import os
 import struct
+import tempfile
 import unittest
 from unittest import mock
 
@@ -68,6 +70,20 @@ class ClassifyTest(unittest.TestCase):
         segments = [scan.Segment(s.address, memoryview(bytes(s.data))) for s in self.segments]
         c = self.scanner.classify(packed, segments, self.roots)
         self.assertEqual(c.kinds, bytes([4, 4, 1, 2, 3, 1]))
+
+    def test_read_only_mapped_segments_are_read_in_place(self):
+        # A core file mapped read-only, as a reader may pass it.
+        with tempfile.TemporaryFile() as f:
+            f.write(self.segments[1].data)
+            f.flush()
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                segments = [self.segments[0], scan.Segment(HEAP, m)]
+                c = self.scanner.classify(self.blocks, segments, self.roots)
+                self.assertEqual(c.kinds, bytes([4, 4, 1, 2, 3, 1]))
+                refs, total = self.scanner.who(self.blocks, segments, self.roots, 1)
+                self.assertEqual(total, 1)
+                # Nothing stays pinned: the mapping closes.
+        self.assertTrue(m.closed)
 
     def test_registers_and_unreadable_roots(self):
         roots = [scan.Root(0, 0, scan.ROOT_REGISTERS, 1, words(HEAP + 0x500, 7)),
