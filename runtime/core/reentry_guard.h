@@ -22,6 +22,7 @@ struct ThreadState {
     uintptr_t stack_lo;  // the thread's stack, once the unwinder asked (0: not yet)
     uintptr_t stack_hi;
     uint32_t tid;  // cached gettid(); 0 until first asked, reset in a fork child
+    void *runtime_stack;  // top of the stack the hooks' bookkeeping runs on (runtime_stack.h)
 };
 
 extern __thread ThreadState t_thread_state __attribute__((tls_model("initial-exec")));

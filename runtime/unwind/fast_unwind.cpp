@@ -187,10 +187,7 @@ void lock_memos() { futex_lock(&g_memo_lock); }
 void unlock_memos() { futex_unlock(&g_memo_lock); }
 void reset_memos_lock() { futex_reset(&g_memo_lock); }
 
-// The frame pointer this function is made to keep gives the caller's
-// return address, stack pointer and %rbp without saving any other register.
-__attribute__((noinline)) int fast_backtrace(uint64_t *buf, int max) {
-    const auto *fp = static_cast<const uintptr_t *>(__builtin_frame_address(0));
+__attribute__((noinline)) int fast_backtrace_from(const uintptr_t *fp, uint64_t *buf, int max) {
     uintptr_t rbp = fp[0];
     uintptr_t pc = fp[1];
     uintptr_t sp = reinterpret_cast<uintptr_t>(fp + 2);
@@ -292,6 +289,14 @@ __attribute__((noinline)) int fast_backtrace(uint64_t *buf, int max) {
         next->uses_rbp = uses_rbp;
         memo->current ^= 1;
     }
+    return n;
+}
+
+// The frame pointer this function is made to keep gives the caller's
+// return address, stack pointer and %rbp without saving any other register.
+__attribute__((noinline)) int fast_backtrace(uint64_t *buf, int max) {
+    const int n = fast_backtrace_from(static_cast<const uintptr_t *>(__builtin_frame_address(0)), buf, max);
+    __asm__ volatile("" ::: "memory");  // no tail call: the frame read must stay
     return n;
 }
 

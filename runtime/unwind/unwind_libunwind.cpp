@@ -160,16 +160,29 @@ __attribute__((noinline)) void check_against_libunwind(const uint64_t *fast, int
         __atomic_add_fetch(&g_given_up, 1, __ATOMIC_RELAXED);
         return;
     }
-    uint64_t slow[kCaptureCapacity + 1];
-    const int m = libunwind_backtrace(slow, want + 1);
+    // Room for the frames between this one and the program's, which are
+    // more when the caller runs on the runtime stack.
+    constexpr int kMargin = 4;
+    uint64_t slow[want + kMargin];
+    const int m = libunwind_backtrace(slow, want + kMargin);
     __asm__ volatile("" ::: "memory");  // keeps the call above out of tail position
-    const int fast_frames = n > 1 ? n - 1 : 0, slow_frames = m > 2 ? m - 2 : 0;
+    // The program's frames start after fast[0] in `fast`. In `slow` they
+    // start after this function's return address and the hook's (offset 2),
+    // or, from the runtime stack, after fast[0] itself (the hook's return
+    // address from the switch, found in both lists).
+    int offset = 2;
+    for (int j = 0; j < m && j < 2 * kMargin; ++j)
+        if (n > 0 && slow[j] == fast[0]) {
+            offset = j + 1;
+            break;
+        }
+    const int fast_frames = n > 1 ? n - 1 : 0, slow_frames = m > offset ? m - offset : 0;
     const int common = fast_frames < slow_frames ? fast_frames : slow_frames;
     int differ = -1;
     for (int i = 0; i < common && differ < 0; ++i)
-        if (fast[1 + i] != slow[2 + i])
+        if (fast[1 + i] != slow[offset + i])
             differ = i;
-    const bool fast_ended = n < want, slow_ended = m < want + 1;
+    const bool fast_ended = n < want, slow_ended = m < want + kMargin;
     if (differ < 0 && (fast_ended || slow_ended) && fast_frames != slow_frames)
         differ = common;
     __atomic_add_fetch(&g_checked, 1, __ATOMIC_RELAXED);
@@ -185,7 +198,7 @@ __attribute__((noinline)) void check_against_libunwind(const uint64_t *fast, int
         w.add(" ").add_hex(fast[1 + i]);
     w.add("; ").add(static_cast<uint64_t>(slow_frames)).add(" from libunwind,");
     for (int i = differ; i < slow_frames && i < differ + 3; ++i)
-        w.add(" ").add_hex(slow[2 + i]);
+        w.add(" ").add_hex(slow[offset + i]);
     w.write_line(2);
 }
 

@@ -27,6 +27,10 @@ void init();
 // this function's return address: the number of frames written (at most
 // `max`), or -1 when some frame needs libunwind.
 int fast_backtrace(uint64_t *buf, int max);
+// The same from `frame`, a frame-pointer frame of the calling thread's
+// own stack (frame[0] the saved %rbp, frame[1] its return address), when
+// the caller runs on another stack (runtime_stack.h).
+int fast_backtrace_from(const uintptr_t *frame, uint64_t *buf, int max);
 
 // The per-thread memos of fast_backtrace: made at init, forgotten after a
 // dlclose, and their pool's lock held across fork.
@@ -83,7 +87,10 @@ void forget_unwind_info();
 constexpr uint32_t kRuntimeFrames = 8;
 // Room a capture buffer needs: kept frames, runtime frames, and one more to
 // tell whether the stack was truncated.
-constexpr uint32_t kCaptureCapacity = kMaxDepthLimit + kRuntimeFrames + 1;
+constexpr uint32_t capture_capacity(uint32_t max_depth) {
+    return (max_depth < kMaxDepthLimit ? max_depth : kMaxDepthLimit) + kRuntimeFrames + 1;
+}
+constexpr uint32_t kCaptureCapacity = capture_capacity(kMaxDepthLimit);
 
 struct TextRange {
     uintptr_t lo;
@@ -105,15 +112,19 @@ inline bool in_runtime_text(uintptr_t pc) {
 // kRuntimeFrames more: deep stacks are common and every frame costs.
 extern uint32_t g_runtime_frames;
 
-// Unwinds the calling thread into `buf` (kCaptureCapacity entries) and
+// Unwinds the calling thread into `buf` (capture_capacity(max_depth) entries) and
 // returns the number of frames kept, at most `max_depth`; they start at
 // buf[*first], innermost first, with the program's call to malloc or
 // operator new. Sets *truncated when deeper frames existed.
 //
 // Inline: a frame of its own would be one more frame to unwind on every
 // allocation.
-__attribute__((always_inline)) inline uint32_t capture(uint64_t *buf, uint32_t max_depth,
-                                                       uint32_t *first, bool *truncated) {
+//
+// With `frame` (see fast_backtrace_from) the caller runs on the runtime's
+// stack and the program's frames are found from there.
+__attribute__((always_inline)) inline uint32_t capture_from(const uintptr_t *frame, uint64_t *buf,
+                                                            uint32_t max_depth, uint32_t *first,
+                                                            bool *truncated) {
     static_assert(sizeof(void *) == sizeof(uint64_t), "64-bit targets only");
     if (max_depth > kMaxDepthLimit)
         max_depth = kMaxDepthLimit;
@@ -121,7 +132,7 @@ __attribute__((always_inline)) inline uint32_t capture(uint64_t *buf, uint32_t m
     int n, skip;
     for (;;) {
         const int want = static_cast<int>(max_depth + runtime + 1);
-        n = g_fast_unwind ? fast_backtrace(buf, want) : -1;
+        n = !g_fast_unwind ? -1 : frame ? fast_backtrace_from(frame, buf, want) : fast_backtrace(buf, want);
         if (__builtin_expect(g_check_unwind, 0))
             check_against_libunwind(buf, n, want);
         if (n < 0)
@@ -146,6 +157,11 @@ __attribute__((always_inline)) inline uint32_t capture(uint64_t *buf, uint32_t m
         depth = max_depth;
     *first = static_cast<uint32_t>(skip);
     return depth;
+}
+
+__attribute__((always_inline)) inline uint32_t capture(uint64_t *buf, uint32_t max_depth,
+                                                       uint32_t *first, bool *truncated) {
+    return capture_from(nullptr, buf, max_depth, first, truncated);
 }
 
 }  // namespace memleak::unwind

@@ -252,6 +252,35 @@ class OutOfMemoryTests(unittest.TestCase):
         self.assertGreaterEqual(int(m.group(1)), d["dropped_records"])
 
 
+class StackRoomTests(unittest.TestCase):
+    """A thread on a 16 KiB stack recurses as deep under the runtime as without
+    it, less at most 512 bytes, on its first allocation and on every later
+    one, in every unwinding mode (issue 10, item 6)."""
+
+    ROOM = re.compile(r"^levels=(\d+) frame=(\d+) room=(\d+)$")
+
+    def room(self, case, env, preload):
+        r = run([program("small_stack"), case], env, preload=preload, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        m = self.ROOM.match(r.stdout.strip())
+        self.assertIsNotNone(m, r.stdout)
+        return int(m.group(3))
+
+    def check(self, case):
+        native = self.room(case, {}, False)
+        for mode in ("0", "1", "2"):
+            under = self.room(case, {"MEMLEAK_FAST_UNWIND": mode}, True)
+            self.assertLessEqual(native - under, 512,
+                                 "%s allocation, MEMLEAK_FAST_UNWIND=%s: %d bytes of room "
+                                 "natively, %d under the runtime" % (case, mode, native, under))
+
+    def test_first_allocation(self):
+        self.check("first")
+
+    def test_later_allocations(self):
+        self.check("later")
+
+
 class DescriptorTests(unittest.TestCase):
     """The program gets the descriptor numbers it gets natively: the runtime
     keeps none open, libunwind's included (issue 10, item 5)."""
