@@ -317,7 +317,7 @@ int write_report(const memleak_introspect_t *ix, int fd, const Settings &setting
     });
 
     Symbolizer sym;
-    sym.open();
+    sym.open(settings.debuginfod);
 
     Suppressions supp;
     unsigned patterns_used = 0;
@@ -506,6 +506,7 @@ int report_to(const char *spec, bool at_exit, Totals *totals) {
     settings.frames = opts.report_frames;
     settings.suppressions = opts.suppressions;
     settings.at_exit = at_exit;
+    settings.debuginfod = opts.debuginfod != 0;
     int err = write_report(&memleak_introspect, fd, settings, totals);
     if (close_after && close(fd) != 0 && err == 0 && errno != EINTR)
         err = errno;
@@ -595,6 +596,39 @@ bool release_library_caches() {
     return true;
 }
 
+// __libc_freeres empties the environment (glibc's clearenv), and with
+// MEMLEAK_DEBUGINFOD=1 libdebuginfod reads its servers, cache and timeouts
+// from there while the report runs; a copy taken before, in the report's
+// own memory, stands in for the report.
+class EnvironmentCopy {
+public:
+    void take() {
+        size_t count = 0, bytes = 0;
+        for (char **e = environ; e != nullptr && *e != nullptr; ++e) {
+            ++count;
+            bytes += strlen(*e) + 1;
+        }
+        if (!pointers_.reserve(count + 1) || !text_.reserve(bytes + 1))
+            return;
+        for (char **e = environ; e != nullptr && *e != nullptr; ++e) {
+            const size_t len = strlen(*e) + 1;
+            char *at = text_.data() + text_.size();
+            memcpy(at, *e, len);
+            text_.resize(text_.size() + len);
+            pointers_.push(at);
+        }
+        pointers_.push(nullptr);
+        taken_ = true;
+    }
+
+    char **get() { return taken_ ? pointers_.data() : nullptr; }
+
+private:
+    Scratch<char *> pointers_;
+    Scratch<char> text_;
+    bool taken_ = false;
+};
+
 // _exit() skips the stdio flush that exit() would do after the destructors.
 // __libc_freeres flushes when it runs; otherwise every stream is flushed
 // here the way exit() does it, without waiting for a lock another thread
@@ -622,9 +656,16 @@ void exit_report() {
     if (opts.report[0] == '\0' && opts.exitcode == 0)
         return;
     const int saved_errno = errno;
+    EnvironmentCopy environment;
+    if (opts.debuginfod != 0)
+        environment.take();
     const bool released = release_library_caches();
+    char **const after_release = environ;
+    if (released && after_release == nullptr && environment.get() != nullptr)
+        environ = environment.get();  // this thread is alone (released)
     Totals totals;
     const int err = report_to(opts.report[0] != '\0' ? opts.report : "stderr", true, &totals);
+    environ = after_release;
     if (err != 0 && opts.report[0] != '\0') {
         Writer w(STDERR_FILENO);
         w.str("memleak: MEMLEAK_REPORT=").str(opts.report).str(": ").str(open_error_text(err)).ch('\n');

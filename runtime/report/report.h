@@ -42,6 +42,7 @@ struct Settings {
     unsigned frames = option_default::report_frames;  // frames shown per stack
     const char *suppressions = nullptr;   // file of leak: lines, or null
     bool at_exit = false;                 // wording, and silence when nothing is live
+    bool debuginfod = false;              // ask DEBUGINFOD_URLS' servers for debug info
 };
 
 struct Totals {

@@ -16,12 +16,14 @@ namespace {
 char *g_debuginfo_path = nullptr;
 
 // With DEBUGINFOD_URLS set, elfutils' standard search ends in a download
-// that may take minutes; a report written while the program exits looks
+// that may take minutes, so a report written while the program exits looks
 // only on this machine (the build-id tree where distributions install
-// debug packages) in that case.
-int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
-                   const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
-                   char **debuginfo_file_name) {
+// debug packages) unless asked to download (MEMLEAK_DEBUGINFOD=1): then
+// libdw's standard search loads libdebuginfod and asks the servers for
+// what it did not find here.
+int find_debuginfo_here(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+                        const char *file_name, const char *debuglink_file,
+                        GElf_Word debuglink_crc, char **debuginfo_file_name) {
     const char *urls = secure_getenv("DEBUGINFOD_URLS");
     if (urls != nullptr && urls[0] != '\0')
         return dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
@@ -30,9 +32,16 @@ int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf
                                         debuglink_crc, debuginfo_file_name);
 }
 
-const Dwfl_Callbacks kCallbacks = {
+const Dwfl_Callbacks kCallbacksHere = {
     dwfl_linux_proc_find_elf,
-    find_debuginfo,
+    find_debuginfo_here,
+    nullptr,
+    &g_debuginfo_path,
+};
+
+const Dwfl_Callbacks kCallbacksDebuginfod = {
+    dwfl_linux_proc_find_elf,
+    dwfl_standard_find_debuginfo,
     nullptr,
     &g_debuginfo_path,
 };
@@ -66,13 +75,13 @@ Symbolizer::~Symbolizer() {
         dwfl_end(dwfl_);
 }
 
-bool Symbolizer::open() {
+bool Symbolizer::open(bool ask_debuginfod) {
     // elfutils has no demangler and libstdc++ must not be a dependency of
     // the runtime; a C++ program has it loaded already, a C program has
     // nothing to demangle.
     cxa_demangle_ = reinterpret_cast<char *(*)(const char *, char *, size_t *, int *)>(
         dlsym(RTLD_DEFAULT, "__cxa_demangle"));
-    dwfl_ = dwfl_begin(&kCallbacks);
+    dwfl_ = dwfl_begin(ask_debuginfod ? &kCallbacksDebuginfod : &kCallbacksHere);
     if (dwfl_ == nullptr)
         return false;
     dwfl_report_begin(dwfl_);

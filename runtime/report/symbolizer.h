@@ -37,8 +37,9 @@ public:
     Symbolizer &operator=(const Symbolizer &) = delete;
 
     // Reports the modules of the current process. Without it (or when it
-    // fails) every frame is shown as a bare address.
-    bool open();
+    // fails) every frame is shown as a bare address. `ask_debuginfod`: debug
+    // info not on this machine is asked of DEBUGINFOD_URLS' servers.
+    bool open(bool ask_debuginfod = false);
 
     // Calls `fn` for each frame behind return address `pc`, innermost first.
     // Returns false if `fn` asked to stop.

@@ -115,7 +115,7 @@ def tour(opts, layout):
         child.send_signal(signal.SIGTERM)
         status = child.wait(timeout=30)
         with open(log_path, errors="replace") as log:
-            last = [l for l in log.read().splitlines() if l.strip()]
+            last = [line for line in log.read().splitlines() if line.strip()]
         print("exit status %d%s" % (status, (": " + last[-1]) if last else ""))
         print("\nNext: `memleak run -- ./your-program`, then `memleak attach PID`, "
               "`memleak attach PID since 5m`,\n`memleak attach PID top --svg flame.svg` "
