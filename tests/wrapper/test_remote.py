@@ -11,7 +11,7 @@ import signal
 import subprocess
 import unittest
 
-from harness import SERVICE_SOURCE, Service, WrapperTest, built, run, source_line
+from harness import SERVICE_SOURCE, Service, WrapperTest, built, run, source_line, tempdir
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -70,11 +70,12 @@ class Held:
     """wrapper_hold under `memleak run`: COUNT live blocks, then nothing
     allocated until stdin closes, so two reads see the same table."""
 
-    def __init__(self, count):
+    def __init__(self, count, program=None):
         self.count = count
+        self.program = program
 
     def __enter__(self):
-        hold = built("MEMLEAK_TEST_HOLD")
+        hold = self.program or built("MEMLEAK_TEST_HOLD")
         self.wrapper = subprocess.Popen([os.path.join(HERE, "..", "..", "scripts", "memleak"),
                                          "run", "--", hold, str(self.count)],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -186,6 +187,35 @@ class RemoteCommands(WrapperTest):
             self.assertEqual(server.wait_exit(), 0)
             # The service ran on: a local attach reads it after.
             self.assertEqual(run(["attach", str(service.pid), "stats"]).returncode, 0)
+
+
+class StrippedOnTheTarget(WrapperTest):
+    """The target runs a stripped program; --program gives gdb the local
+    unstripped build of it."""
+
+    @classmethod
+    def setUpClass(cls):
+        needs_gdbserver()
+        if not shutil.which("strip"):
+            raise unittest.SkipTest("strip is not installed")
+
+    def test_symbols_from_a_local_copy(self):
+        original = built("MEMLEAK_TEST_HOLD")
+        stripped = os.path.join(tempdir(self), "hold")
+        shutil.copy(original, stripped)
+        subprocess.run(["strip", "--strip-unneeded", stripped], check=True)
+        line = source_line(os.path.join(HERE, "hold.c"), "HOLD_PAGE")
+        with Held(100, program=stripped) as held, Gdbserver("--multi", "127.0.0.1:0") as server:
+            def page_frames(*options):
+                result = run(["remote", "--extended", "--pid", str(held.pid)] + list(options)
+                             + [server.address, "top", "--json"])
+                self.assertEqual(result.returncode, 0, result.stderr)
+                return [f for g in json.loads(result.stdout)["groups"] for f in g["stack"]
+                        if f.get("function") == "page_block"]
+            self.assertEqual(page_frames(), [])
+            frames = page_frames("--program", original)
+            self.assertEqual([(os.path.basename(f["file"]), f["line"]) for f in frames],
+                             [("hold.c", line)])
 
 
 class RemoteErrors(WrapperTest):
