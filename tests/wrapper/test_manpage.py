@@ -50,6 +50,12 @@ class ManPage(unittest.TestCase):
                          if o.startswith("--") and o != "--help"}
             self.assertEqual(in_page, in_parser, name)
 
+    def test_same_gdb_commands_as_the_help(self):
+        # The commands `memleak attach --help` lists after its options.
+        in_help = re.findall(r"^  ([a-z]+)\b", args.GDB_EPILOG, flags=re.M)
+        in_page = re.findall(r"^\.TP\n\.BI? \"?([a-z]+)", man_sections()["COMMANDS"], flags=re.M)
+        self.assertEqual([c for c in in_help if c != "and"], in_page)
+
     def test_renders_without_warnings(self):
         try:
             result = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", MAN_PAGE],
