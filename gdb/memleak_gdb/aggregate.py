@@ -15,7 +15,8 @@ Frame = collections.namedtuple("Frame", "pc function file line object inlined of
 class Group:
     """Live blocks that share an allocation stack (or its innermost frames)."""
 
-    __slots__ = ("pcs", "truncated", "bytes", "count", "frames", "suppressed_by")
+    __slots__ = ("pcs", "truncated", "bytes", "count", "frames", "suppressed_by", "kinds",
+                 "leak_kind")
 
     def __init__(self, pcs, truncated):
         self.pcs = pcs
@@ -24,6 +25,10 @@ class Group:
         self.count = 0
         self.frames = None
         self.suppressed_by = None
+        # {leak kind: [count, bytes]} when the blocks were classified; a
+        # `memleak leaks` loss record holds one kind, named in leak_kind.
+        self.kinds = None
+        self.leak_kind = None
 
 
 def group_blocks(table, blocks, depth=None, by="bytes"):
@@ -56,6 +61,29 @@ def group_blocks(table, blocks, depth=None, by="bytes"):
         def key(g):
             return (-g.bytes, -g.count, g.pcs)
     return sorted(groups.values(), key=key)
+
+
+def kind_counts(table, blocks, kind_of, depth=None):
+    """{group pcs: {kind: [count, bytes]}} for the groups group_blocks
+    makes of `blocks` with the same `depth`; kind_of(block) is its class."""
+    per_stack = {}
+    for b in blocks:
+        key = (b.stack_id, kind_of(b))
+        entry = per_stack.get(key)
+        if entry is None:
+            per_stack[key] = [1, b.size]
+        else:
+            entry[0] += 1
+            entry[1] += b.size
+    out = {}
+    for (sid, kind), (count, nbytes) in per_stack.items():
+        pcs = table.stack(sid).pcs
+        if depth is not None:
+            pcs = pcs[:depth]
+        t = out.setdefault(pcs, {}).setdefault(kind, [0, 0])
+        t[0] += count
+        t[1] += nbytes
+    return out
 
 
 def totals(blocks):

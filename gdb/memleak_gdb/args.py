@@ -12,9 +12,16 @@ import shlex
 from . import abi
 from .errors import UsageError
 
-SUBCOMMANDS = ("top", "dump", "since", "mark", "stats")
+SUBCOMMANDS = ("top", "dump", "since", "leaks", "why", "who", "mark", "stats")
 
-# kind: "flag" (no value), "int", "size", "choice", "file", "sizeint".
+# Valgrind's leak classes as memleak spells them, most serious first, and
+# the shorter names valgrind's --show-leak-kinds takes.
+LEAK_KINDS = ("definitely_lost", "indirectly_lost", "possibly_lost", "still_reachable")
+_KIND_ALIASES = {"definite": "definitely_lost", "indirect": "indirectly_lost",
+                 "possible": "possibly_lost", "reachable": "still_reachable"}
+
+# kind: "flag" (no value), "int", "size", "choice", "kinds" (comma-separated
+# choices), "file", "sizeint".
 _COMMON = {
     "--json": ("flag", None, "print JSON (the format in docs/design.md) instead of text"),
     "--output": ("file", None, "write the output to FILE instead of the terminal"),
@@ -31,6 +38,12 @@ _DUMP = {
     "--limit": ("int", None, "print at most N blocks"),
     "--suppressions": _TOP["--suppressions"],
 }
+_KIND = {
+    "--kind": ("kinds", LEAK_KINDS, "only blocks of these leak classes (KIND[,KIND]; also "
+               "definite, indirect, possible, reachable)"),
+}
+_TOP.update(_KIND)
+_DUMP.update(_KIND)
 _SINCE = dict(_TOP)
 _SINCE.update(_DUMP)
 _SINCE.update({
@@ -38,10 +51,17 @@ _SINCE.update({
     "--fail-over": ("size", None, "fail (non-zero exit in gdb -batch) if growth exceeds this size"),
 })
 
+_LEAKS = {k: v for k, v in _TOP.items() if k not in ("--folded", "--svg", "--kind")}
+_LEAKS["--all"] = ("flag", None, "list still-reachable blocks too, not only their total")
+_WHO = {"--limit": ("int", None, "list at most N references (default 100)")}
+
 OPTIONS = {
     "top": dict(_TOP, **_COMMON),
     "dump": dict(_DUMP, **_COMMON),
     "since": dict(_SINCE, **_COMMON),
+    "leaks": dict(_LEAKS, **_COMMON),
+    "why": dict(_COMMON),
+    "who": dict(_WHO, **_COMMON),
     "mark": dict(_COMMON),
     "stats": dict(_COMMON),
 }
@@ -51,6 +71,9 @@ POSITIONAL = {
     "top": [("N", False, "int")],
     "dump": [],
     "since": [("POINT", True, "str"), ("N", False, "int")],
+    "leaks": [("N", False, "int")],
+    "why": [("ADDR", True, "str")],
+    "who": [("ADDR", True, "str")],
     "mark": [("NAME", False, "str")],
     "stats": [],
 }
@@ -58,7 +81,7 @@ POSITIONAL = {
 _DEFAULTS = {
     "json": False, "output": None, "by": "bytes", "depth": None, "folded": False, "svg": None,
     "suppressions": None, "min_size": 0, "limit": None, "dump": False, "fail_over": None,
-    "n": 20, "point": None, "name": None,
+    "n": 20, "point": None, "name": None, "kind": None, "all": False, "addr": None,
 }
 
 _SIZE_UNITS = {
@@ -90,6 +113,31 @@ def parse_size(text):
         raise UsageError("bad size %r (examples: 4096, 64KiB, 10MiB, 1GiB)" % text)
     return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]) if "." in m.group(1) \
         else int(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
+
+
+def parse_kinds(option, text):
+    """'definitely_lost,possible' -> ('definitely_lost', 'possibly_lost'), in
+    LEAK_KINDS order."""
+    chosen = set()
+    for word in text.split(","):
+        word = word.strip()
+        kind = _KIND_ALIASES.get(word, word)
+        if kind not in LEAK_KINDS:
+            raise UsageError("%s takes %s (or definite, indirect, possible, reachable), got %r"
+                             % (option, ",".join(LEAK_KINDS), word))
+        chosen.add(kind)
+    return tuple(k for k in LEAK_KINDS if k in chosen)
+
+
+def parse_address(text):
+    """'0x7f00', '12345' -> int, or None when `text` is no number (an
+    expression the debugger must evaluate)."""
+    t = text.strip()
+    try:
+        value = int(t, 16) if t.lower().startswith("0x") else int(t, 10)
+    except ValueError:
+        return None
+    return value if 0 <= value < 1 << 64 else None
 
 
 def _parse_int(option, text, low=0):
@@ -148,6 +196,8 @@ def parse(command, argstring):
                 if value not in choices:
                     raise UsageError("%s must be one of %s, got %r" % (name, "|".join(choices), value))
                 values[key] = value
+            elif kind == "kinds":
+                values[key] = parse_kinds(name, value)
             else:
                 if not value:
                     raise UsageError("%s needs a file name" % name)
@@ -166,6 +216,10 @@ def parse(command, argstring):
             continue
         word = positionals[i]
         values[pname.lower()] = _parse_int(pname, word, 1) if kind == "int" else word
+    if command == "leaks" and "n" not in values:
+        values["n"] = None  # every loss record, as valgrind prints them
+    if command == "who" and "limit" not in values:
+        values["limit"] = 100
     args = Args(command, **values)
     if command == "since":
         _check_since(args)
@@ -211,6 +265,10 @@ def complete(command, text, word):
             return fit(_file_candidates(token)), True
         if kind == "choice":
             return fit(choices), False
+        if kind == "kinds":
+            head, _, _ = token.rpartition(",")
+            prefix = head + "," if head else ""
+            return fit(prefix + c for c in choices), False
         if kind != "flag":
             return [], False
     used = set(w.split("=")[0] for w in before)
@@ -231,7 +289,7 @@ def options_help(command):
     lines = []
     for name, (kind, choices, text) in sorted(OPTIONS[command].items()):
         metavar = {"flag": "", "int": " N", "size": " BYTES", "file": " FILE",
-                   "choice": " " + "|".join(choices or ())}[kind]
+                   "choice": " " + "|".join(choices or ()), "kinds": " KIND[,KIND]"}[kind]
         if name == "--depth":
             metavar = " D"
         lines.append("  %-24s %s" % (name + metavar, text))

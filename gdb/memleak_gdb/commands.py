@@ -21,7 +21,7 @@ import json
 import operator
 import struct
 
-from . import abi, aggregate, args as cmdargs, flame, reader, render, suppress
+from . import abi, aggregate, args as cmdargs, flame, leaks, reachability, reader, render, suppress
 from .errors import DeferredFailure, MemleakError
 
 PREFIX_HELP = """Find memory leaks in a process running with libmemleak.so, or in its core.
@@ -31,7 +31,11 @@ its allocation stack; these commands read that record by memory reads alone,
 so they work the same on a live process (gdb -p PID, or a program started
 under gdb and stopped) and on a core file (gcore, or a crash's core).
 
-Usage: memleak top|dump|since|mark|stats [ARGS...]
+Usage: memleak top|dump|since|leaks|why|who|mark|stats [ARGS...]
+
+`leaks`, `why` and `who` (and the leak classes other commands add) scan the
+process's memory for pointers, as Valgrind's leak check does, with the
+native scanner library libmemleak-scan.so.
 
 Every command takes --json (machine-readable output, format in docs/design.md)
 and --output FILE (write there instead of the terminal).
@@ -48,7 +52,9 @@ return addresses with --depth) and prints the N largest groups (default 20),
 each with its frames: "#0 0xPC in function file:line", inlined calls shown as
 their own frames marked "(inlined)". The header line's totals cover every live
 block, shown or not. Shards the process was changing when it stopped are
-reported as "in flux".
+reported as "in flux". With the scanner library, the header and each group
+also show how many blocks fall in each leak class (see `help memleak leaks`),
+and --kind keeps only blocks of the given classes.
 
 Options:
 """,
@@ -59,7 +65,8 @@ Usage: memleak dump [--min-size BYTES] [--limit N] [--suppressions FILE]
 
 Each block shows its address, requested size, allocation sequence number,
 allocating thread id (LWP) and allocation time (wall clock, UTC; "time_ns" in
-JSON is nanoseconds since the Unix epoch), then its stack.
+JSON is nanoseconds since the Unix epoch), its leak class when the scanner
+library is there ("leak_kind" in JSON), then its stack.
 
 Options:
 """,
@@ -87,6 +94,52 @@ command failed, so give this one last (-ex ... -ex 'memleak since X --fail-over
 
 Options:
 """,
+    "leaks": """Show loss records: live blocks nothing reachable points to, as Valgrind does.
+
+Usage: memleak leaks [N] [--all] [--by bytes|count] [--depth D]
+                     [--suppressions FILE] [--json] [--output FILE]
+
+Scans the process's roots (every thread's registers and live stack, static
+and dynamic TLS, the data and bss of the program and of every library, and
+the program's own mappings) for pointers into the live blocks, and gives each
+block Valgrind's class: definitely lost (nothing points to it), indirectly
+lost (only lost blocks point to it), possibly lost (reached only through an
+interior pointer), still reachable. Freed memory, the allocator's own memory
+and the runtime's bookkeeping are no roots.
+
+Prints "B bytes in N blocks are definitely lost in loss record I of M" with
+the allocation stack for each loss record (blocks of one stack and one class),
+definitely lost first, then indirectly and possibly lost, largest first within
+a class; N limits how many. Still-reachable blocks are one summary line
+unless --all lists them too.
+
+Options:
+""",
+    "why": """Show the shortest chain of pointers that keeps a block alive.
+
+Usage: memleak why ADDR [--json] [--output FILE]
+
+ADDR (a number or an expression) is a live block's address or any address
+inside one. For a still-reachable or possibly-lost block, prints the root the
+chain starts at (a global and its module; thread N's stack in function F at
+file:line; thread N's register; TLS of thread N; a mapping of the program),
+then each block on the way with its address, size, class, allocation site and
+the offset of the pointer in it that leads on. For a lost block, says so and
+names the lost block that points to it, if any.
+
+Options:
+""",
+    "who": """List every root and block that points into a block.
+
+Usage: memleak who ADDR [--limit N] [--json] [--output FILE]
+
+ADDR (a number or an expression) is a live block's address or any address
+inside one. Each pointer is listed with where it is (a root, or a block with
+its class and allocation site and the pointer's offset in it) and where in
+the block it lands.
+
+Options:
+""",
     "mark": """Store a named point in the allocation sequence in the process.
 
 Usage: memleak mark [NAME] [--json] [--output FILE]
@@ -104,7 +157,8 @@ Usage: memleak stats [--json] [--output FILE]
 
 Live blocks and bytes, allocations, frees, peak bytes, dropped records and
 stacks, untracked frees, bootstrap bytes, distinct stacks, shards in flux,
-ABI and runtime version, pid, start time and the marks.
+ABI and runtime version, pid, start time, the marks, and the bytes and blocks
+in each leak class when the scanner library is there.
 
 Options:
 """,
@@ -149,9 +203,40 @@ def _pid(table):
     return table.header.pid
 
 
-def _top(a, target, supp, table, blocks, since=None):
+def _classes(a, target, table):
+    """(Reachability or None, notes). --kind needs the classes, so their
+    failure is the command's; other output only gains them, and says why
+    not when they cannot be had. A target that cannot give the process's
+    memory (a unit test's byte image without one) gives no classes."""
+    if not getattr(target, "classifies", False):
+        if getattr(a, "kind", None):
+            raise MemleakError("--kind needs leak classes, which this target cannot give")
+        return None, []
+    try:
+        return reachability.classify(table, target), []
+    except MemleakError as e:
+        if getattr(a, "kind", None):
+            raise
+        return None, ["leak classes not computed: %s" % e]
+
+
+def _with_kinds(a, table, blocks, reach):
+    """The blocks --kind keeps, and their per-class totals."""
+    if reach is None:
+        return blocks, None
+    if a.kind:
+        blocks = reach.select(blocks, a.kind)
+    return blocks, reach.totals(blocks)
+
+
+def _top(a, target, supp, table, blocks, since=None, reach=None, notes=()):
     sym = _Symbolizer(target)
+    blocks, kinds = _with_kinds(a, table, blocks, reach)
     groups = aggregate.group_blocks(table, blocks, a.depth, a.by)
+    if reach is not None:
+        per_group = aggregate.kind_counts(table, blocks, reach.kind_of, a.depth)
+        for g in groups:
+            g.kinds = per_group.get(g.pcs)
     total_bytes, total_count = aggregate.totals(blocks)
     suppressed = None
     if supp is not None:
@@ -176,16 +261,18 @@ def _top(a, target, supp, table, blocks, since=None):
         sym.fill(shown)
         if a.json:
             out.append(render.top_json(table, _pid(table), shown, a.by, total_bytes, total_count,
-                                       since, suppressed))
+                                       since, suppressed, kinds))
         else:
             out.append(render.top_text(table, _pid(table), groups, shown, a.by, total_bytes,
-                                       total_count, since, suppressed))
+                                       total_count, since, suppressed, kinds, notes))
     growth = total_bytes - (sum(g.bytes for g in suppressed) if suppressed else 0)
     return "".join(out), growth
 
 
-def _dump(a, target, supp, table, blocks, since=None):
+def _dump(a, target, supp, table, blocks, since=None, reach=None, notes=()):
     sym = _Symbolizer(target)
+    blocks, kinds = _with_kinds(a, table, blocks, reach)
+    kind_of = reach.kind_of if reach is not None else None
     total_bytes, total_count = aggregate.totals(blocks)
     suppressed = None
     if supp is not None:
@@ -204,10 +291,12 @@ def _dump(a, target, supp, table, blocks, since=None):
         return sym.frames(st.pcs), st.truncated
 
     if a.json:
-        text = render.dump_json(table, _pid(table), chosen, stack_of, since, suppressed)
+        text = render.dump_json(table, _pid(table), chosen, stack_of, since, suppressed, kind_of,
+                                kinds)
     else:
         text = render.dump_text(table, _pid(table), chosen, stack_of, total_bytes, total_count,
-                                len(selected), a.min_size, a.limit, since, suppressed)
+                                len(selected), a.min_size, a.limit, since, suppressed, kind_of,
+                                kinds, notes)
     growth = total_bytes - (sum(g.bytes for g in suppressed) if suppressed else 0)
     return text, growth
 
@@ -217,13 +306,15 @@ def _dump(a, target, supp, table, blocks, since=None):
 def cmd_top(a, target):
     supp = _load_suppressions(a.suppressions)
     table = target.table()
-    return _top(a, target, supp, table, table.blocks)[0]
+    reach, notes = _classes(a, target, table)
+    return _top(a, target, supp, table, table.blocks, None, reach, notes)[0]
 
 
 def cmd_dump(a, target):
     supp = _load_suppressions(a.suppressions)
     table = target.table()
-    return _dump(a, target, supp, table, table.blocks)[0]
+    reach, notes = _classes(a, target, table)
+    return _dump(a, target, supp, table, table.blocks, None, reach, notes)[0]
 
 
 def cmd_since(a, target):
@@ -231,11 +322,12 @@ def cmd_since(a, target):
     table = target.table()
     since = aggregate.resolve_since(a.point, table, target.now_ticks(table),
                                     target.now_from_table)
+    reach, notes = _classes(a, target, table)
     blocks = since.select(table.blocks)
     if a.dump:
-        text, growth = _dump(a, target, supp, table, blocks, since)
+        text, growth = _dump(a, target, supp, table, blocks, since, reach, notes)
     else:
-        text, growth = _top(a, target, supp, table, blocks, since)
+        text, growth = _top(a, target, supp, table, blocks, since, reach, notes)
     if a.fail_over is not None and growth > a.fail_over:
         raise DeferredFailure(text, "grew by %d bytes since %s, over the limit of %d"
                               % (growth, a.point, a.fail_over))
@@ -243,8 +335,51 @@ def cmd_since(a, target):
 
 
 def cmd_stats(a, target):
-    table = target.table(records=reader.COUNTS)
-    return render.stats_json(table, _pid(table)) if a.json else render.stats_text(table, _pid(table))
+    # The per-class totals need every record; without the scanner, or on a
+    # target that cannot classify, stats reads the counters alone.
+    if getattr(target, "classifies", False):
+        table = target.table()
+        reach, notes = _classes(a, target, table)
+    else:
+        table, reach, notes = target.table(records=reader.COUNTS), None, []
+    kinds = reach.totals() if reach is not None else None
+    if a.json:
+        return render.stats_json(table, _pid(table), kinds)
+    return render.stats_text(table, _pid(table), kinds, notes)
+
+
+def cmd_leaks(a, target):
+    supp = _load_suppressions(a.suppressions)
+    table = target.table()
+    reach = _need_classes(target, table)
+    return leaks.leaks(a, table, reach, _Symbolizer(target), supp)
+
+
+def cmd_why(a, target):
+    address = _address(a.addr, target)
+    table = target.table()
+    reach = _need_classes(target, table, predecessors=True)
+    return leaks.why(a, target, table, reach, address, _Symbolizer(target))
+
+
+def cmd_who(a, target):
+    address = _address(a.addr, target)
+    table = target.table()
+    reach = _need_classes(target, table)
+    return leaks.who(a, target, table, reach, address, _Symbolizer(target))
+
+
+def _need_classes(target, table, predecessors=False):
+    if not getattr(target, "classifies", False):
+        raise MemleakError("leak classes need the process's memory, which this target cannot give")
+    return reachability.classify(table, target, predecessors)
+
+
+def _address(text, target):
+    address = cmdargs.parse_address(text)
+    if address is None:
+        address = target.evaluate_address(text)
+    return address
 
 
 def cmd_mark(a, target):
@@ -287,6 +422,9 @@ COMMANDS = {
     "top": cmd_top,
     "dump": cmd_dump,
     "since": cmd_since,
+    "leaks": cmd_leaks,
+    "why": cmd_why,
+    "who": cmd_who,
     "mark": cmd_mark,
     "stats": cmd_stats,
 }

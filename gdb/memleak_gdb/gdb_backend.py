@@ -11,7 +11,8 @@ import traceback
 
 import gdb
 
-from . import aggregate, args as cmdargs, commands, corefile, demangle, maps, reader
+from . import (aggregate, args as cmdargs, commands, corefile, demangle, maps, reader, regions,
+               roots, scan)
 from .errors import MemleakError, NotLoaded, ReadError
 
 NO_TARGET = "no process or core file: attach with gdb -p PID or open a core"
@@ -186,8 +187,56 @@ def symbolize(pc):
     return frames
 
 
+# The general-purpose registers scanned as roots (Valgrind's set: the
+# integer registers, the stack pointer and the program counter), the stack
+# pointer's name and the thread pointer's, per gdb architecture name.
+_X86_64 = (("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10", "r11",
+            "r12", "r13", "r14", "r15", "rip"), "rsp", "fs_base")
+_REGISTERS = {
+    "i386:x86-64": _X86_64,
+    "aarch64": (tuple("x%d" % i for i in range(31)) + ("sp", "pc"), "sp", "tpidr"),
+}
+
+
+# The runtime's per-thread stack for its bookkeeping (runtime/core/
+# runtime_stack.h): its top in the thread's state, its size fixed.
+RUNTIME_STACK_BYTES = 256 << 10
+
+
+def _runtime_stack():
+    """[start, end) of the selected thread's runtime stack, or None (no
+    debug info for libmemleak.so, or the thread has none)."""
+    try:
+        top = int(gdb.parse_and_eval("memleak::t_thread_state.runtime_stack")
+                  .cast(gdb.lookup_type("unsigned long")))
+    except gdb.error:
+        return None
+    if top <= 1 or top < RUNTIME_STACK_BYTES:
+        return None
+    return top - RUNTIME_STACK_BYTES, top
+
+
+def _program_sp(frame, stack, sp_name, sp):
+    """A thread stopped inside a hook runs on its runtime stack: its own
+    stack is live from the first outer frame's stack pointer on."""
+    f = frame
+    for _ in range(64):
+        try:
+            f = f.older()
+            if f is None:
+                break
+            outer = int(f.read_register(sp_name)) & 0xFFFFFFFFFFFFFFFF
+        except (gdb.error, ValueError):
+            break
+        if not stack[0] <= outer < stack[1]:
+            return outer
+    return sp
+
+
 class GdbTarget:
     """commands.py's target over the selected inferior or core."""
+
+    classifies = True
 
     def __init__(self):
         self.inferior = _inferior()
@@ -197,6 +246,8 @@ class GdbTarget:
         # behind gdbserver it may be another machine's.
         self.now_from_table = connection not in ("native", None)
         self.memory = InferiorMemory(self.inferior)
+        self._threads = None
+        self._runtime_stacks = []
 
     def table(self, records=True):
         try:
@@ -212,10 +263,7 @@ class GdbTarget:
     def _truncated_core(self):
         if self.is_live:
             return None
-        try:
-            path = corefile.core_path(gdb.execute("info target", to_string=True))
-        except gdb.error:
-            return None
+        path = self._core_file()
         return corefile.cut(path) if path else None
 
     def now_ticks(self, table):
@@ -231,6 +279,188 @@ class GdbTarget:
 
     def symbolize(self, pc):
         return symbolize(pc)
+
+    # What the reachability scan needs (reachability.py's target interface).
+
+    def regions(self):
+        """The memory map with permissions: /proc/PID/maps for a local live
+        process, the core's own headers for a core."""
+        if self.is_live:
+            try:
+                with open("/proc/%d/maps" % self.inferior.pid) as f:
+                    found = regions.parse_proc_maps(f.read())
+            except OSError as e:
+                raise MemleakError("cannot read /proc/%d/maps (%s): leak classes need the "
+                                   "process's memory map" % (self.inferior.pid, e.strerror)) from None
+        else:
+            path = self._core_file()
+            found = regions.read_core_regions(path) if path else None
+            if found is None:
+                raise MemleakError("cannot read the memory map of the core file %s"
+                                   % (path or "(unknown)"))
+        if not found:
+            raise MemleakError("the process's memory map is empty")
+        return found
+
+    def _core_file(self):
+        try:
+            return corefile.core_path(gdb.execute("info target", to_string=True))
+        except gdb.error:
+            return None
+
+    def threads(self):
+        """Every thread's general-purpose registers, stack pointer and TLS
+        base, read from its innermost frame (live or from the core's notes)."""
+        if self._threads is not None:
+            return self._threads
+        selected = gdb.selected_thread()
+        frame = None
+        try:
+            frame = gdb.selected_frame()
+        except gdb.error:
+            pass
+        found = []
+        self._runtime_stacks = []
+        try:
+            for t in sorted(self.inferior.threads(), key=lambda t: t.num):
+                t.switch()
+                stack = _runtime_stack()
+                if stack is not None:
+                    self._runtime_stacks.append(stack)
+                f = gdb.newest_frame()
+                names, sp_name, tp_name = _REGISTERS.get(f.architecture().name(), _X86_64)
+                regs = []
+                for name in names:
+                    try:
+                        regs.append((name, int(f.read_register(name)) & 0xFFFFFFFFFFFFFFFF))
+                    except (gdb.error, ValueError, TypeError):
+                        continue
+                values = dict(regs)
+                try:
+                    tp = int(f.read_register(tp_name)) & 0xFFFFFFFFFFFFFFFF
+                except (gdb.error, ValueError, TypeError):
+                    tp = 0
+                sp = values.get(sp_name, 0)
+                if stack is not None and stack[0] <= sp < stack[1]:
+                    sp = _program_sp(f, stack, sp_name, sp)
+                found.append(roots.Thread(t.num, t.ptid[1] or t.ptid[2], regs, sp, tp))
+        finally:
+            if selected is not None and selected.is_valid():
+                selected.switch()
+                if frame is not None and frame.is_valid():
+                    frame.select()
+        self._threads = found
+        return found
+
+    def runtime_regions(self, table):
+        """The runtime's memory that is no root beyond the table itself:
+        each thread's runtime stack (stale copies of the block addresses its
+        hooks handled)."""
+        self.threads()
+        return list(self._runtime_stacks)
+
+    def dtv_slot(self):
+        arch = self.inferior.architecture().name()
+        return roots.DTV_SLOT["aarch64" if "aarch64" in arch else "x86-64"]
+
+    def read_segments(self, reads):
+        """The memory of `reads` as scanner segments; what cannot be read
+        (a page missing from a core) becomes an unreadable segment."""
+        segments = []
+        for rd in reads:
+            if not rd.bytes_wanted:
+                segments.append(scan.Segment(rd.start, None, rd.flags, rd.end - rd.start))
+                continue
+            segments.extend(self._read_range(rd.start, rd.end, rd.flags))
+        return segments
+
+    def _read_range(self, start, end, flags, step=1 << 20):
+        try:
+            return [scan.Segment(start, self.inferior.read_memory(start, end - start), flags)]
+        except (gdb.MemoryError, gdb.error, OverflowError, ValueError):
+            pass
+        if end - start <= 4096:
+            return [scan.Segment(start, None, flags, end - start)]
+        out = []
+        piece = step if end - start > step else 4096
+        at = start
+        while at < end:
+            stop = min(end, at + piece)
+            out.extend(self._read_range(at, stop, flags, 4096))
+            at = stop
+        return out
+
+    def stack_frame_at(self, thread_num, address):
+        """(function, file, line) of the frame of thread `thread_num` whose
+        stack holds `address`, or None."""
+        selected = gdb.selected_thread()
+        try:
+            thread = next((t for t in self.inferior.threads() if t.num == thread_num), None)
+            if thread is None:
+                return None
+            thread.switch()
+            f = gdb.newest_frame()
+            best = None
+            # Frame i's part of the stack runs from its stack pointer to
+            # the next older frame's.
+            while f is not None:
+                try:
+                    sp = int(f.read_register("sp"))
+                except (gdb.error, ValueError):
+                    break
+                if sp > address:
+                    break
+                best = f
+                try:
+                    f = f.older()
+                except gdb.error:
+                    break
+            if best is None:
+                return None
+            sal = best.find_sal()
+            return (best.name(), _symtab_file(sal.symtab) if sal.symtab else None,
+                    sal.line or None)
+        except gdb.error:
+            return None
+        finally:
+            if selected is not None and selected.is_valid():
+                selected.switch()
+
+    def static_tls_extent(self):
+        """glibc's static TLS below the thread pointer and its thread
+        descriptor above it, when the dynamic loader's debug info says
+        (x86-64 glibc counts the descriptor in the static TLS size)."""
+        sizes = []
+        for expr in ("_rtld_global_ro._dl_tls_static_size", "sizeof(struct pthread)"):
+            try:
+                sizes.append(int(gdb.parse_and_eval(expr)))
+            except (gdb.error, ValueError):
+                return 0, 0
+        return max(sizes[0] - sizes[1], 0), sizes[1]
+
+    def data_symbol(self, address):
+        """(symbol, offset) of the variable holding `address`, or None."""
+        try:
+            text = gdb.execute("info symbol 0x%x" % address, to_string=True)
+        except gdb.error:
+            return None
+        if text.startswith("No symbol"):
+            return None
+        name = text.split(" in section ")[0].strip()
+        offset = 0
+        if " + " in name:
+            name, _, off = name.partition(" + ")
+            try:
+                offset = int(off)
+            except ValueError:
+                offset = 0
+        return name, offset
+
+    def evaluate_address(self, text):
+        try:
+            return int(gdb.parse_and_eval(text).cast(gdb.lookup_type("unsigned long")))
+        except gdb.error as e:
+            raise MemleakError("cannot evaluate %s: %s" % (text, e)) from None
 
     def write(self, addr, data):
         try:

@@ -74,7 +74,8 @@ class Table:
     counters and what was read of it disagree: each a sentence, the
     answer is then partial or doubtful."""
 
-    def __init__(self, root, header, shards, blocks, stacks, marks, stack_in_flux, warnings=()):
+    def __init__(self, root, header, shards, blocks, stacks, marks, stack_in_flux, warnings=(),
+                 record_chunks=(), stack_chunks=()):
         self.root = root
         self.header = header
         self.shards = shards
@@ -83,6 +84,10 @@ class Table:
         self.marks = marks
         self.stack_in_flux = stack_in_flux
         self.warnings = list(warnings)
+        # Where the record chunks and depot chunks lie: the runtime's
+        # bookkeeping, which a reachability scan must not take for roots.
+        self.record_chunks = record_chunks
+        self.stack_chunks = stack_chunks
 
     @property
     def shards_in_flux(self):
@@ -187,6 +192,7 @@ class _Depot:
         self.hsize = h.stack_header_size
         count = h.stack_chunk_count
         self.chunks = []
+        self.addresses = ()
         if count == 0:
             return
         if count * self.chunk_size > MAX_DEPOT_BYTES:
@@ -196,6 +202,7 @@ class _Depot:
         addrs = struct.unpack("<%dQ" % count, mem.read(h.stack_chunks, count * 8))
         if len(set(addrs)) != count:
             raise CorruptTable("stack depot lists a chunk twice")
+        self.addresses = addrs
         for i, a in enumerate(addrs):
             check_pointer("stack chunk %d" % i, a, self.chunk_size)
             self.chunks.append(mem.read(a, self.chunk_size))
@@ -384,11 +391,14 @@ def read_table(mem, root, records=True):
                                 "%d (%d bytes)" % (i, s.live_count, s.live_bytes, len(found), nbytes))
 
     stacks = {}
+    depot_chunks = ()
     if not tolerant:
         depot = _Depot(mem, h)
+        depot_chunks = depot.addresses
         for b in blocks:
             sid = b.stack_id
             if sid and sid not in stacks:
                 stacks[sid] = depot.decode(sid)
     marks = _read_marks(mem, h)
-    return Table(root, h, shards, blocks, stacks, marks, bool(h.stack_lock), warnings)
+    return Table(root, h, shards, blocks, stacks, marks, bool(h.stack_lock), warnings,
+                 tuple(sorted(seen_chunks)), depot_chunks)

@@ -88,16 +88,49 @@ def suppressed_line(suppressed):
     return "suppressed: %d bytes in %d blocks by %d patterns" % (nbytes, count, patterns)
 
 
+KIND_ORDER = ("definitely_lost", "indirectly_lost", "possibly_lost", "still_reachable")
+KIND_TEXT = {"definitely_lost": "definitely lost", "indirectly_lost": "indirectly lost",
+             "possibly_lost": "possibly lost", "still_reachable": "still reachable"}
+
+
+def kinds_json(kinds):
+    """{kind: {"count": int, "bytes": int}} for all four classes; `kinds`
+    maps a class to (count, bytes) and may leave classes out."""
+    kinds = kinds or {}
+    return {k: {"count": kinds.get(k, (0, 0))[0], "bytes": kinds.get(k, (0, 0))[1]}
+            for k in KIND_ORDER}
+
+
+def kinds_line(kinds):
+    """'leak classes: definitely lost 64 B in 1 block, ...'"""
+    parts = []
+    for k in KIND_ORDER:
+        count, nbytes = kinds.get(k, (0, 0))
+        plural = "" if count == 1 else "s"
+        parts.append("%s %s in %d block%s" % (KIND_TEXT[k], human_size(nbytes), count, plural))
+    return "leak classes: " + ", ".join(parts)
+
+
+def _group_kinds_text(g):
+    if not g.kinds:
+        return ""
+    return "  [%s]" % ", ".join("%d %s" % (g.kinds[k][0], KIND_TEXT[k])
+                                for k in KIND_ORDER if k in g.kinds)
+
+
 def top_text(table, pid, groups, shown, by, total_bytes, total_count, since=None,
-             suppressed=None):
-    """`shown` groups (symbolized) out of `groups` (all kept groups)."""
+             suppressed=None, kinds=None, notes=()):
+    """`shown` groups (symbolized) out of `groups` (all kept groups);
+    `kinds`: {class: (count, bytes)} over the blocks, when classified."""
     head = "memleak top: %s in %d live blocks" % (human_size(total_bytes), total_count)
     if since is not None:
         head = "memleak since %s: %s in %d blocks allocated after %s" % (
             since.point, human_size(total_bytes), total_count, since.describe())
     head += ", %d stacks (pid %d); %d largest by %s" % (len(groups), pid, len(shown), by)
     lines = [head]
-    for note in flux_note(table):
+    if kinds is not None:
+        lines.append(kinds_line(kinds))
+    for note in flux_note(table) + list(notes):
         lines.append("note: " + note)
     if suppressed is not None:
         lines.append(suppressed_line(suppressed))
@@ -118,13 +151,25 @@ def top_text(table, pid, groups, shown, by, total_bytes, total_count, since=None
     wr, w1, wp, w2 = (max(len(x) for x in col) for col in (ranks, first, pcts, second))
     for i, g in enumerate(shown):
         lines.append("")
-        lines.append("%*s  %*s  %*s  %*s  (%d bytes)" % (
-            wr, ranks[i], w1, first[i], wp, pcts[i], w2, second[i], g.bytes))
+        lines.append("%*s  %*s  %*s  %*s  (%d bytes)%s" % (
+            wr, ranks[i], w1, first[i], wp, pcts[i], w2, second[i], g.bytes,
+            _group_kinds_text(g)))
         lines.extend(_frames_lines(g.frames, g.truncated))
     return "\n".join(lines) + "\n"
 
 
-def top_json(table, pid, shown, by, total_bytes, total_count, since=None, suppressed=None):
+def _group_json(g):
+    d = {"bytes": g.bytes, "count": g.count, "truncated": g.truncated,
+         "stack": [frame_json(f) for f in g.frames]}
+    if g.leak_kind is not None:
+        d["leak_kind"] = g.leak_kind
+    if g.kinds is not None:
+        d["kinds"] = kinds_json(g.kinds)
+    return d
+
+
+def top_json(table, pid, shown, by, total_bytes, total_count, since=None, suppressed=None,
+             kinds=None):
     doc = {
         "format": "memleak-top",
         "version": JSON_VERSION,
@@ -133,9 +178,10 @@ def top_json(table, pid, shown, by, total_bytes, total_count, since=None, suppre
         "total_bytes": total_bytes,
         "total_count": total_count,
         "shards_in_flux": table.shards_in_flux,
-        "groups": [{"bytes": g.bytes, "count": g.count, "truncated": g.truncated,
-                    "stack": [frame_json(f) for f in g.frames]} for g in shown],
+        "groups": [_group_json(g) for g in shown],
     }
+    if kinds is not None:
+        doc["kinds"] = kinds_json(kinds)
     if since is not None:
         doc["since"] = since.to_json()
     if suppressed is not None:
@@ -164,10 +210,11 @@ _BATCH = 2048
 
 
 def dump_text(table, pid, blocks, stack_of, total_bytes, total_count, selected_count, min_size,
-              limit, since=None, suppressed=None):
+              limit, since=None, suppressed=None, kind_of=None, kinds=None, notes=()):
     """Yields the text of `memleak dump` in pieces. `blocks` are the ones
     to show, in order; `stack_of(block)` gives (frames, truncated), and the
-    frame lines are formatted once per distinct stack."""
+    frame lines are formatted once per distinct stack; kind_of(block), when
+    given, its leak class."""
     if since is None:
         head = "memleak dump: %d live blocks, %s (pid %d)" % (total_count, human_size(total_bytes), pid)
     else:
@@ -182,7 +229,9 @@ def dump_text(table, pid, blocks, stack_of, total_bytes, total_count, selected_c
     if filters:
         head += " (%s)" % ", ".join(filters)
     lines = [head]
-    for note in flux_note(table):
+    if kinds is not None:
+        lines.append(kinds_line(kinds))
+    for note in flux_note(table) + list(notes):
         lines.append("note: " + note)
     if suppressed is not None:
         lines.append(suppressed_line(suppressed))
@@ -193,7 +242,7 @@ def dump_text(table, pid, blocks, stack_of, total_bytes, total_count, selected_c
     ws = max(len("%d B" % b.size) for b in blocks)
     wq = max(len(str(b.seq)) for b in blocks)
     wt = max(len(str(b.tid)) for b in blocks)
-    row = "\n%%-%ds  %%%ds  seq %%%dd  tid %%%dd  %%s\n" % (wa, ws, wq, wt)
+    row = "\n%%-%ds  %%%ds  seq %%%dd  tid %%%dd  %%s%%s\n" % (wa, ws, wq, wt)
     stack_text = {}
     times = {}
     out = []
@@ -205,7 +254,8 @@ def dump_text(table, pid, blocks, stack_of, total_bytes, total_count, selected_c
         tt = times.get(b.ticks)
         if tt is None:
             tt = times[b.ticks] = time_text(table, b.ticks)
-        out.append(row % ("0x%x" % b.address, "%d B" % b.size, b.seq, b.tid, tt))
+        out.append(row % ("0x%x" % b.address, "%d B" % b.size, b.seq, b.tid, tt,
+                          "  " + KIND_TEXT[kind_of(b)] if kind_of else ""))
         out.append(st)
         if len(out) >= 2 * _BATCH:
             yield "".join(out)
@@ -213,9 +263,10 @@ def dump_text(table, pid, blocks, stack_of, total_bytes, total_count, selected_c
     yield "".join(out)
 
 
-def dump_json(table, pid, blocks, stack_of, since=None, suppressed=None):
+def dump_json(table, pid, blocks, stack_of, since=None, suppressed=None, kind_of=None,
+              kinds=None):
     """Yields `memleak dump --json` in pieces; each distinct stack is
-    serialized once."""
+    serialized once; kind_of(block), when given, adds "leak_kind"."""
     head = {
         "format": "memleak-dump",
         "version": JSON_VERSION,
@@ -227,6 +278,8 @@ def dump_json(table, pid, blocks, stack_of, since=None, suppressed=None):
     if suppressed is not None:
         head.update(_suppressed_fields(suppressed))
     head.update(warnings_field(table))
+    if kinds is not None:
+        head["kinds"] = kinds_json(kinds)
     text = json.dumps(head, separators=(",", ":"))
     yield text[:-1] + ',"allocations":['
     compact = (",", ":")
@@ -235,7 +288,8 @@ def dump_json(table, pid, blocks, stack_of, since=None, suppressed=None):
     # Each row is three pieces, the stack one shared: stacks run to
     # kilobytes and a million rows to gigabytes, so they are copied once,
     # by the join, and not again by formatting.
-    row = '{"address":%d,"size":%d,"seq":%d,"time_ns":%d,"tid":%d,"stack":'
+    row = '{"address":%d,"size":%d,"seq":%d,"time_ns":%d,"tid":%d,' + \
+        ('"leak_kind":"%s",' if kind_of else "") + '"stack":'
     out = []
     append = out.append
     sep = ""
@@ -246,7 +300,10 @@ def dump_json(table, pid, blocks, stack_of, since=None, suppressed=None):
             sj = stacks[b.stack_id] = json.dumps([frame_json(f) for f in frames],
                                                  separators=compact) + "}"
         append(sep)
-        append(row % (b.address, b.size, b.seq, base + b.ticks * tick_ns, b.tid))
+        if kind_of:
+            append(row % (b.address, b.size, b.seq, base + b.ticks * tick_ns, b.tid, kind_of(b)))
+        else:
+            append(row % (b.address, b.size, b.seq, base + b.ticks * tick_ns, b.tid))
         append(sj)
         sep = ",\n"
         if len(out) >= 3 * _BATCH:
@@ -256,7 +313,7 @@ def dump_json(table, pid, blocks, stack_of, since=None, suppressed=None):
     yield "".join(out)
 
 
-def stats_dict(table, pid):
+def stats_dict(table, pid, kinds=None):
     h = table.header
     live_count = sum(s.live_count for s in table.shards)
     live_bytes = sum(s.live_bytes for s in table.shards)
@@ -287,15 +344,15 @@ def stats_dict(table, pid):
         "marks": [{"name": m.name, "seq": m.seq, "time_ns": table.realtime_ns(m.ticks)}
                   for m in table.valid_marks()],
         **warnings_field(table),
-    }
+    } | ({"kinds": kinds_json(kinds)} if kinds is not None else {})
 
 
-def stats_json(table, pid):
-    return json.dumps(stats_dict(table, pid), indent=1) + "\n"
+def stats_json(table, pid, kinds=None):
+    return json.dumps(stats_dict(table, pid, kinds), indent=1) + "\n"
 
 
-def stats_text(table, pid):
-    d = stats_dict(table, pid)
+def stats_text(table, pid, kinds=None, notes=()):
+    d = stats_dict(table, pid, kinds)
     start = datetime.datetime.fromtimestamp(d["start_realtime_ns"] // 10 ** 9, datetime.timezone.utc)
     state = "recording" if d["recording"] else "not recording"
     if d["disabled"]:
@@ -318,6 +375,13 @@ def stats_text(table, pid):
         ("shards", "%d, %d in flux%s" % (d["shards"], d["shards_in_flux"],
                                          "; stack depot in flux" if d["stack_depot_in_flux"] else "")),
     ]
+    if kinds is not None:
+        for k in KIND_ORDER:
+            count, nbytes = kinds[k]
+            rows.append((KIND_TEXT[k], "%d bytes (%s) in %d blocks" % (nbytes, human_size(nbytes),
+                                                                       count)))
+    for note in notes:
+        rows.append(("note", note))
     width = max(len(k) for k, _ in rows)
     lines = ["%-*s  %s" % (width + 1, k + ":", v) for k, v in rows]
     marks = table.valid_marks()

@@ -14,6 +14,9 @@ COMMAND (default: top) is a gdb memleak command with its options:
   dump [--min-size B] [--limit N]
   since POINT [--dump] [--fail-over BYTES] [top options]
       POINT: a sequence number, a mark name, or a duration back (90s, 5m, 1h)
+  leaks [N] [--all]      loss records by leak class, as valgrind prints them
+  why ADDR               the chain of pointers keeping a block alive
+  who ADDR [--limit N]   every root and block pointing into a block
   mark [NAME]            (live processes only)
   stats
   and on all of them: --json, --output FILE, --suppressions FILE

@@ -6,15 +6,12 @@ their blocks must fall in:
     p = malloc(n); /* REACH: still_reachable blocks=1 bytes=100 | definitely_lost blocks=1 bytes=37 */
 
 A class is one of KINDS (valgrind's leak kinds, spelled as memleak's JSON
-spells them). Where valgrind knowingly differs from memleak (it does not
-take static TLS for a root), the line says what valgrind reports after
-`VALGRIND:` in the same form, and the comparisons expect that of valgrind.
-A block belongs to the line of the innermost frame of its
-allocation stack that lies in one of the program's own sources, so a
-std::string buffer allocated inside libstdc++ counts at the line that
-assigned the string. Lines with no mark may still allocate (glibc's
-dynamic TLS blocks are allocated from the plugin's accessor): no class is
-expected of them, but every reader must agree with valgrind on them too.
+spells them); site() says which line a block belongs to (a std::string
+buffer allocated inside libstdc++ counts at the line that assigned the
+string). Where valgrind knowingly differs from memleak (it takes the DTV
+glibc gives a thread for possibly lost), the line says what valgrind
+reports after `VALGRIND:` in the same form, and the comparisons expect
+that of valgrind.
 
 run_valgrind() runs a program under `valgrind --leak-check=full
 --show-leak-kinds=all --xml=yes` through its stable point to its exit and
@@ -117,12 +114,19 @@ def reference(program, valgrind_tally):
 
 
 def site(frames, basenames):
-    """(basename, line) of the innermost frame in one of `basenames`."""
+    """(basename, line) where a block was allocated, when that is in one of
+    `basenames`, else None. Frames without a source file (the allocator's
+    entry points, libraries without debug info) and frames of the C++
+    headers (std::string's code inlined into the program) are passed over;
+    the first other frame is the allocation site. A block allocated inside
+    glibc (a thread's DTV, a dynamic TLS block) thus has no site in the
+    program, whatever called glibc: such blocks differ in size from one
+    process to the next (the DTV grows with the libraries loaded)."""
     for f in frames:
-        if f.file and f.line:
-            name = os.path.basename(f.file)
-            if name in basenames:
-                return name, f.line
+        if not f.file or not f.line or f.file.startswith("/usr/include/"):
+            continue
+        name = os.path.basename(f.file)
+        return (name, f.line) if name in basenames else None
     return None
 
 
@@ -255,7 +259,10 @@ def parse_valgrind_xml(text):
         stack = err.find("stack")
         for fr in (stack.findall("frame") if stack is not None else ()):
             line = fr.findtext("line")
-            frames.append(Frame(fr.findtext("fn"), fr.findtext("file"),
+            file = fr.findtext("file")
+            if file and fr.findtext("dir"):
+                file = os.path.join(fr.findtext("dir"), file)
+            frames.append(Frame(fr.findtext("fn"), file,
                                 int(line) if line and line.isdigit() else None, fr.findtext("obj")))
         records.append(LossRecord(kind, nbytes, blocks, frames))
     return records

@@ -63,12 +63,23 @@ class HarnessTests(unittest.TestCase):
         self.assertEqual([(r.kind, r.bytes, r.blocks) for r in records],
                          [("definitely_lost", 64, 1), ("indirectly_lost", 32, 1),
                           ("still_reachable", 8, 1)])
-        self.assertEqual(records[0].frames[1], reach.Frame("block", "prog.c", 17, None))
+        self.assertEqual(records[0].frames[1], reach.Frame("block", "/src/prog.c", 17, None))
 
     def test_tally_takes_the_innermost_own_frame(self):
         got = reach.tally(reach.parse_valgrind_xml(_XML), {"prog.c"})
         self.assertEqual(got, {("prog.c", 17): {"definitely_lost": (1, 64),
                                                 "indirectly_lost": (1, 32)}})
+
+    def test_site_passes_over_headers_and_code_without_source(self):
+        F = reach.Frame
+        string = [F("operator new", None, None, "vgpreload_memcheck-amd64-linux.so"),
+                  F("_M_create", None, None, "libstdc++.so.6"),
+                  F("assign", "/usr/include/c++/12/bits/basic_string.h", 1612, None),
+                  F("items", "/src/new_array.cpp", 23, None)]
+        self.assertEqual(reach.site(string, {"new_array.cpp"}), ("new_array.cpp", 23))
+        dtv = [F("malloc", None, None, None), F("allocate_dtv", "./elf/dl-tls.c", 401, None),
+               F("main", "/src/tls.c", 60, None)]
+        self.assertIsNone(reach.site(dtv, {"tls.c"}))
 
     def test_marks_and_valgrind_exceptions(self):
         with tempfile.TemporaryDirectory() as tmp:
