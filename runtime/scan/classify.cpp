@@ -168,21 +168,25 @@ private:
                 continue;
             uint32_t tail = 0;
             queue[tail++] = leader;
-            for (uint32_t head = 0; head < tail; ++head) {
-                prefetch_queued(queue, head, tail);
-                const uint32_t b = queue[head];
-                auto claim = [&](uint32_t t, uint64_t value, uint64_t word, uint16_t from,
-                                 uint32_t source) {
-                    if (t == leader || state_[t] != kUnreached)
-                        return;
-                    state_[t] = kIndirect;
-                    record(t, from, source, word, value, MEMLEAK_SCAN_HEURISTIC_NONE);
-                    prefetch_contents(t);
-                    queue[tail++] = t;
-                };
-                c_.scan_block(b, [&](uint64_t value, uint64_t word) {
-                    batch_.add(value, word, MEMLEAK_SCAN_FROM_BLOCK, b, claim);
-                });
+            auto claim = [&](uint32_t t, uint64_t value, uint64_t word, uint16_t from,
+                             uint32_t source) {
+                if (t == leader || state_[t] != kUnreached)
+                    return;
+                state_[t] = kIndirect;
+                record(t, from, source, word, value, MEMLEAK_SCAN_HEURISTIC_NONE);
+                prefetch_contents(t);
+                queue[tail++] = t;
+            };
+            // The batch spans the clique's blocks; it is flushed whenever
+            // the queue runs dry, which may queue more.
+            for (uint32_t head = 0; head < tail;) {
+                for (; head < tail; ++head) {
+                    prefetch_queued(queue, head, tail);
+                    const uint32_t b = queue[head];
+                    c_.scan_block(b, [&](uint64_t value, uint64_t word) {
+                        batch_.add(value, word, MEMLEAK_SCAN_FROM_BLOCK, b, claim);
+                    });
+                }
                 batch_.flush(claim);
             }
         }
