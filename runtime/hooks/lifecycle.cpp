@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "core/reentry_guard.h"
+#include "core/runtime_stack.h"
 #include "core/tracker.h"
 #include "hooks/real_fns.h"
 #include "report/report.h"
@@ -24,7 +25,11 @@ using namespace memleak;
 // atfork handler that allocates passes through instead of deadlocking.
 void fork_prepare() {
     ++t_thread_state.guard_depth;
-    unwind::prepare_fork_unwind();
+    // On the runtime stack too: fork() must not need more of the program's.
+    if (void *top = runtime_stack())
+        memleak_call_on_stack([](void *, const uintptr_t *) { unwind::prepare_fork_unwind(); }, nullptr, top);
+    else
+        unwind::prepare_fork_unwind();
     unwind::gate_close_for_fork();
     unwind::lock_rules();
     unwind::lock_memos();
