@@ -173,11 +173,12 @@ typedef struct memleak_scan_result_t {
     uint8_t *kinds;      /* MEMLEAK_SCAN_* class of each block */
     uint8_t *heuristics; /* NULL, or: the heuristic a still-reachable block was
                             reached by when no start pointer reaches it */
-    /* NULL, or the pointer that first gave each block its class: for still
-     * reachable and possibly lost blocks the last link of a shortest chain
-     * from a root (breadth first; a still-reachable block's chain holds only
-     * still-reachable blocks); for an indirectly lost block a lost block that
-     * points to it; FROM_NONE for definitely lost blocks. */
+    /* NULL, or the pointer that first gave each block its class: for a still
+     * reachable block the last link of a shortest chain of start pointers
+     * from a root (breadth first, through still-reachable blocks only); for
+     * a possibly lost block the last link of a short chain from a root; for
+     * an indirectly lost block a lost block that points to it; FROM_NONE for
+     * definitely lost blocks. */
     memleak_scan_ref_t *predecessors;
     /* Filled in: totals per class, indexed by MEMLEAK_SCAN_* class. */
     uint64_t class_blocks[5];
