@@ -16,11 +16,20 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
 
 
 def preload_env(runtime, depth=None, suppressions=None, report=None, exitcode=None):
-    # ld.so splits LD_PRELOAD at spaces and colons, with no way to quote.
-    if any(c in runtime for c in " \t\n:"):
-        raise Failure("the runtime's path %r holds a space or a colon, which LD_PRELOAD "
-                      "cannot carry: move it, or set MEMLEAK_LIB to a copy elsewhere" % runtime)
     env = dict(os.environ)
+    # ld.so splits LD_PRELOAD at spaces and colons, with no way to quote,
+    # and LD_LIBRARY_PATH at colons and semicolons only: a runtime in a
+    # directory whose path holds a space is preloaded by its file name,
+    # found through LD_LIBRARY_PATH.
+    directory, name = os.path.split(runtime)
+    if any(c in name for c in " \t\n:;") or any(c in directory for c in ":;"):
+        raise Failure("the runtime's path %r holds a colon or semicolon (or its file name a "
+                      "space), which the loader cannot carry: move it, or set MEMLEAK_LIB to "
+                      "a copy elsewhere" % runtime)
+    if any(c in directory for c in " \t\n"):
+        search = env.get("LD_LIBRARY_PATH", "")
+        env["LD_LIBRARY_PATH"] = directory + (":" + search if search else "")
+        runtime = name
     preload = env.get("LD_PRELOAD", "").strip()
     env["LD_PRELOAD"] = runtime + (" " + preload if preload else "")
     if depth is not None:

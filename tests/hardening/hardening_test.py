@@ -15,10 +15,14 @@ import pwd
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+import ld_preload  # noqa: E402  (tests/ld_preload.py)
+
 LIB = os.environ.get("MEMLEAK_LIB", "")
 BIN_DIR = os.environ.get("HARDENING_BIN_DIR", "")
 TIMEOUT = 60
@@ -31,7 +35,7 @@ def program(name):
 def run(args, env=None, preload=True, timeout=TIMEOUT, **kwargs):
     full = {k: v for k, v in os.environ.items() if not k.startswith("MEMLEAK_")}
     if preload:
-        full["LD_PRELOAD"] = LIB
+        full.update(ld_preload.variables(LIB, full))
     full.update(env or {})
     return subprocess.run(args, env=full, capture_output=True, text=True, timeout=timeout,
                           **kwargs)
@@ -186,8 +190,9 @@ class SuppressionsFifoTests(unittest.TestCase):
 
     def test_process_substitution_is_read(self):
         script = ('MEMLEAK_SUPPRESSIONS=<(echo leak:main) MEMLEAK_REPORT=stderr '
-                  'LD_PRELOAD="$1" "$2"')
-        r = subprocess.run(["bash", "-c", script, "bash", LIB, program("leak_once")],
+                  'env "$@"')
+        preload = ["%s=%s" % item for item in ld_preload.variables(LIB).items()]
+        r = subprocess.run(["bash", "-c", script, "bash"] + preload + [program("leak_once")],
                            capture_output=True, text=True, timeout=TIMEOUT)
         self.assertEqual((r.returncode, r.stdout), (0, "done\n"))
         self.assertIn("Suppressed: 100 bytes in 1 blocks (by 1 pattern)", r.stderr)
@@ -222,7 +227,7 @@ class OutOfMemoryTests(unittest.TestCase):
             self.skipTest("gdb is not installed")
         wrapper = os.path.join(HERE, "..", "..", "scripts", "memleak")
         env = {k: v for k, v in os.environ.items() if not k.startswith("MEMLEAK_")}
-        env.update(LD_PRELOAD=LIB, MEMLEAK_REPORT="stderr", MEMLEAK_REPORT_GROUPS="1")
+        env.update(MEMLEAK_REPORT="stderr", MEMLEAK_REPORT_GROUPS="1", **ld_preload.variables(LIB, env))
         proc = subprocess.Popen([program("oom_stop")], env=env, stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -343,8 +348,10 @@ class UnderDebuggerTests(unittest.TestCase):
             report = os.path.join(out_dir, "report-%d.txt" % attempt)
             env = {k: v for k, v in os.environ.items() if not k.startswith("MEMLEAK_")}
             r = subprocess.run(
-                [gdb, "-nx", "-batch", "-ex", "set environment LD_PRELOAD=" + LIB,
-                 "-ex", "set environment MEMLEAK_REPORT=" + report, "-ex", "run",
+                [gdb, "-nx", "-batch"]
+                + [a for item in ld_preload.variables(LIB).items()
+                   for a in ("-ex", "set environment %s=%s" % item)]
+                + ["-ex", "set environment MEMLEAK_REPORT=" + report, "-ex", "run",
                  program("joined_threads")],
                 env=env, capture_output=True, text=True, timeout=TIMEOUT)
             if "ptrace" in r.stderr and "not permitted" in r.stderr:

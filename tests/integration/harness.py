@@ -53,12 +53,16 @@ import shutil
 import signal
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+import ld_preload  # noqa: E402  (tests/ld_preload.py)
+
 PROGRAM_SOURCES = HERE / "programs"
 REPO = HERE.parent.parent
 
@@ -297,6 +301,11 @@ def _unlimited_core():
     resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 
 
+def preload_in_gdb():
+    """gdb commands that make the program it starts preload the runtime."""
+    return ["set environment %s %s" % item for item in ld_preload.variables(str(LIB)).items()]
+
+
 class Program:
     """A test program running in the background with its stdout on a pipe."""
 
@@ -304,7 +313,7 @@ class Program:
         env = dict(os.environ)
         env.pop("LD_PRELOAD", None)
         if preload:
-            env["LD_PRELOAD"] = str(LIB)
+            env.update(ld_preload.variables(str(LIB), env))
         self.argv = [str(a) for a in argv]
         self.proc = subprocess.Popen(
             self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -9,13 +9,13 @@ from harness import (
     LEAKY_C,
     LEAKY_CXX,
     LEAKY_C_O0,
-    LIB,
     REPO,
     require_env,
     c_marks,
     cxx_marks,
     gdb,
     load_json,
+    preload_in_gdb,
     validate_stats,
     validate_top,
 )
@@ -27,7 +27,7 @@ class BreakpointTests(GdbTestCase):
     def run_to_stop(self, binary, marks):
         require_env(self, ("program", binary))
         out = self.tmp / "top.json"
-        run = gdb([str(binary)], f"set environment LD_PRELOAD {LIB}", "break stop_here",
+        run = gdb([str(binary)], *preload_in_gdb(), "break stop_here",
                   "run break", f"memleak top 100000 --json --output {out}")
         self.assertSucceeded(run)
         self.assertTrue(out.exists(), run.describe())
@@ -43,10 +43,10 @@ class BreakpointTests(GdbTestCase):
         # own malloc, whose debug info also names the ABI struct.
         require_env(self, ("MEMLEAK_LEAKY_C", LEAKY_C))
         out = self.tmp / "top.json"
-        run = gdb([str(LEAKY_C)], f"set environment LD_PRELOAD {LIB}", "break stop_here",
+        run = gdb([str(LEAKY_C)], *preload_in_gdb(), "break stop_here",
                   "run break", "break malloc", "continue", "info symbol $pc",
                   f"memleak top 100000 --json --output {out}")
-        self.assertRegex(run.output, r"malloc.* of \S*libmemleak", "not stopped in the runtime's "
+        self.assertRegex(run.output, r"malloc.* of .*libmemleak", "not stopped in the runtime's "
                          "malloc, the case is not exercised\n" + run.describe())
         self.assertSucceeded(run)
         self.assertLeaksMatch(validate_top(load_json(out)), c_marks())
@@ -61,11 +61,11 @@ class BreakpointTests(GdbTestCase):
         self.assertTrue(locked, f"{source} no longer takes a shard lock as "
                         "`futex_lock(&sh.lock);`: point this test at the new place")
         top_out, stats_out = self.tmp / "top.json", self.tmp / "stats.json"
-        run = gdb([str(LEAKY_C)], f"set environment LD_PRELOAD {LIB}", "break stop_here",
+        run = gdb([str(LEAKY_C)], *preload_in_gdb(), "break stop_here",
                   "run break", f"break {source}:{locked[0] + 1}", "continue",
                   "info symbol $pc", f"memleak top 100000 --json --output {top_out}",
                   f"memleak stats --json --output {stats_out}")
-        self.assertRegex(run.output, r"of \S*libmemleak", "not stopped in the runtime, the "
+        self.assertRegex(run.output, r"of .*libmemleak", "not stopped in the runtime, the "
                          "case is not exercised\n" + run.describe())
         self.assertSucceeded(run)
         top = validate_top(load_json(top_out))

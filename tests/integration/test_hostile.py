@@ -121,13 +121,13 @@ class HostileTests(GdbTestCase):
         with self.subTest(cut="inside the shard array, library symbols loaded by hand"):
             base = self.mapping_base(shard_cut, LIB)
             self.assertTruncatedHandled(shard_cut, whole, True,
-                                        f"add-symbol-file {LIB} -o {base:#x}")
+                                        f'add-symbol-file "{LIB}" -o {base:#x}')
 
     def mapping_base(self, core, path):
         """Where the core's file list (its NT_FILE note) maps offset 0 of `path`."""
         run = gdb([str(LEAKY_C), str(core)], "info proc mappings")
         for line in run.output.splitlines():
-            f = line.split()
+            f = line.split(maxsplit=4)
             if (len(f) == 5 and f[0].startswith("0x") and int(f[3], 16) == 0
                     and Path(f[4]).resolve() == Path(path).resolve()):
                 return int(f[0], 16)

@@ -4,14 +4,18 @@ with the same defaults, ranges and help texts."""
 import os
 import re
 import subprocess
+import sys
 import unittest
 
-README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")
+HERE = os.path.dirname(os.path.abspath(__file__))
+README = os.path.join(HERE, "..", "..", "README.md")
+sys.path.insert(0, os.path.dirname(HERE))
+import ld_preload  # noqa: E402  (tests/ld_preload.py)
 
 
 class ReadmeOptions(unittest.TestCase):
     def test_table_matches_runtime(self):
-        env = dict(os.environ, LD_PRELOAD=os.environ["MEMLEAK_LIB"], MEMLEAK_HELP="1")
+        env = dict(os.environ, MEMLEAK_HELP="1", **ld_preload.variables(os.environ["MEMLEAK_LIB"]))
         run = subprocess.run(["/bin/true"], env=env, capture_output=True, text=True, timeout=60)
         self.assertEqual(run.returncode, 0)
         runtime = dict(re.findall(r"^(MEMLEAK_\w+)\s+default (\w+)", run.stderr, re.M))
@@ -21,7 +25,7 @@ class ReadmeOptions(unittest.TestCase):
         self.assertEqual(readme, runtime)
 
     def test_rows_match_help(self):
-        env = dict(os.environ, LD_PRELOAD=os.environ["MEMLEAK_LIB"], MEMLEAK_HELP="1")
+        env = dict(os.environ, MEMLEAK_HELP="1", **ld_preload.variables(os.environ["MEMLEAK_LIB"]))
         run = subprocess.run(["/bin/true"], env=env, capture_output=True, text=True, timeout=60)
         self.assertEqual(run.returncode, 0)
         help_rows = []

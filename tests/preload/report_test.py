@@ -13,10 +13,13 @@ programs; their sources sit next to this file).
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+import ld_preload  # noqa: E402  (tests/ld_preload.py)
 LIB = os.environ.get("MEMLEAK_LIB", "")
 BIN_DIR = os.environ.get("REPORT_BIN_DIR", "")
 
@@ -144,7 +147,7 @@ def run(args, env=None, preload=True, timeout=120):
         if key.startswith("MEMLEAK_") and key != "MEMLEAK_LIB":
             del full[key]
     if preload:
-        full["LD_PRELOAD"] = LIB
+        full.update(ld_preload.variables(LIB, full))
     full.update(env or {})
     return subprocess.run(args, env=full, capture_output=True, timeout=timeout)
 

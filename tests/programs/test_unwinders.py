@@ -12,10 +12,13 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+import ld_preload  # noqa: E402  (tests/ld_preload.py)
 WORKLOADS = os.path.join(HERE, "workloads")
 PYTHON = "/usr/bin/python3"
 RUN_TIMEOUT = 240
@@ -52,8 +55,8 @@ class UnwindersAgreeTest(unittest.TestCase):
         at least min_compared stacks."""
         env = {k: v for k, v in os.environ.items()
                if k != "LD_PRELOAD" and not k.startswith("MEMLEAK_")}
-        env.update(LC_ALL="C", PYTHONHASHSEED="0", TMPDIR=self.tmp, LD_PRELOAD=self.lib,
-                   MEMLEAK_FAST_UNWIND="2")
+        env.update(LC_ALL="C", PYTHONHASHSEED="0", TMPDIR=self.tmp, MEMLEAK_FAST_UNWIND="2",
+                   **ld_preload.variables(self.lib, env))
         stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
         try:
             proc = subprocess.run(argv, stdin=stdin, stdout=subprocess.DEVNULL,

@@ -2,11 +2,13 @@
 
 import os
 import shutil
+import stat
 import subprocess
+import tempfile
 import time
 import unittest
 
-from harness import WRAPPER, Service, WrapperTest, built, run, start_plain
+from harness import ROOT, WRAPPER, Service, WrapperTest, built, run, start_plain
 
 
 class AttachErrors(WrapperTest):
@@ -45,13 +47,44 @@ class AttachErrors(WrapperTest):
     @unittest.skipUnless(os.geteuid() == 0 and shutil.which("setpriv"),
                          "needs root (to become another user) and setpriv")
     def test_process_of_another_user(self):
+        # The other user runs a copy of the command where it may read it:
+        # the checkout may sit where only its owner can enter.
+        wrapper = self.copy_readable_by_all()
         with Service("--rate", "50") as service:
             result = subprocess.run(
                 ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                 "--inh-caps=-all", "/usr/bin/python3", WRAPPER, "attach", str(service.pid)],
+                 "--inh-caps=-all", "/usr/bin/python3", wrapper, "attach", str(service.pid)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True, timeout=60)
+                text=True, timeout=60, cwd="/")
             self.assert_one_error_line(result, "pid %d" % service.pid, "belongs to root")
+
+    def copy_readable_by_all(self):
+        """scripts/memleak and the parts of the tree it reads, copied to a
+        fresh directory every user may enter; skips when its parents are
+        closed to others."""
+        top = tempfile.mkdtemp(prefix="memleak-other-user-")
+        self.addCleanup(shutil.rmtree, top, True)
+        os.chmod(top, 0o755)
+        parent = os.path.dirname(top)
+        while True:
+            if not os.stat(parent).st_mode & stat.S_IXOTH:
+                self.skipTest("%s, above the temporary directory, is closed to other users"
+                              % parent)
+            if parent == os.path.dirname(parent):
+                break
+            parent = os.path.dirname(parent)
+        ignore = shutil.ignore_patterns("__pycache__")
+        os.mkdir(os.path.join(top, "scripts"), 0o755)
+        shutil.copy(WRAPPER, os.path.join(top, "scripts"))
+        shutil.copytree(os.path.join(ROOT, "scripts", "memleak_cli"),
+                        os.path.join(top, "scripts", "memleak_cli"), ignore=ignore)
+        shutil.copytree(os.path.join(ROOT, "gdb"), os.path.join(top, "gdb"), ignore=ignore)
+        for where, dirs, files in os.walk(top):
+            for name in dirs:
+                os.chmod(os.path.join(where, name), 0o755)
+            for name in files:
+                os.chmod(os.path.join(where, name), 0o755 if name == "memleak" else 0o644)
+        return os.path.join(top, "scripts", "memleak")
 
     def test_already_traced(self):
         with Service("--rate", "50") as service:

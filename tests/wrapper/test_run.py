@@ -1,6 +1,7 @@
 """`memleak run`: status pass-through, signals, --fail-on-leak, --report, --suppressions."""
 
 import os
+import shutil
 import signal
 import subprocess
 import unittest
@@ -112,6 +113,19 @@ class Run(WrapperTest):
         self.assertEqual(result.returncode, 23)
         self.assertNotIn("leaky.c", result.stderr)
 
+    def test_runtime_in_a_directory_with_spaces(self):
+        # LD_PRELOAD cannot carry the space: the runtime is preloaded by
+        # name through LD_LIBRARY_PATH.
+        spaced = os.path.join(tempdir(self), "with space", "and another")
+        os.makedirs(spaced)
+        lib = os.path.join(spaced, "libmemleak.so")
+        shutil.copy(built("MEMLEAK_LIB"), lib)
+        env = dict(os.environ, MEMLEAK_LIB=lib)
+        result = run(["run", "--fail-on-leak", "--", self.leaky, "leak"], env=env)
+        self.assertEqual(result.returncode, 23, result.stderr)
+        self.assertIn("leaky.c:%d" % self.leak_line, result.stderr)
+        self.assertIn("3003 bytes in 3 blocks", result.stderr)
+
     def test_suppressions_silence_a_known_leak(self):
         supp = os.path.join(tempdir(self), "known.supp")
         with open(supp, "w") as f:
@@ -144,13 +158,13 @@ class Run(WrapperTest):
         result = run(["run", "--depth", "0", "--", self.exit_with])
         self.assertEqual(result.returncode, 2)
         self.assertIn("memleak: argument --depth", result.stderr)
-        spaced = os.path.join(tempdir(self), "with space")
-        os.mkdir(spaced)
-        env = dict(os.environ, MEMLEAK_LIB=os.path.join(spaced, "libmemleak.so"))
+        coloned = os.path.join(tempdir(self), "with:colon")
+        os.mkdir(coloned)
+        env = dict(os.environ, MEMLEAK_LIB=os.path.join(coloned, "libmemleak.so"))
         with open(env["MEMLEAK_LIB"], "wb") as f:
             f.write(b"")
         self.assert_one_error_line(run(["run", "--", self.exit_with], env=env),
-                                   "LD_PRELOAD cannot carry")
+                                   "the loader cannot carry")
         env = dict(os.environ, MEMLEAK_LIB="/nonexistent/libmemleak.so")
         self.assert_one_error_line(run(["run", "--", self.exit_with], env=env),
                                    "libmemleak.so not found")
