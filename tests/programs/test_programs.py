@@ -13,10 +13,13 @@ import random
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+import ld_preload  # noqa: E402  (tests/ld_preload.py)
 WORKLOADS = os.path.join(HERE, "workloads")
 PYTHON = "/usr/bin/python3"
 RUN_TIMEOUT = 240
@@ -28,6 +31,11 @@ def first_difference(a, b):
         if x != y:
             return "line %d: native %r, under runtime %r" % (n, x[:200], y[:200])
     return "native has %d lines, under runtime %d" % (len(a_lines), len(b_lines))
+
+
+def unordered_lines(text):
+    """make -j's output as a set: sorted lines without the progress figures."""
+    return b"\n".join(sorted(re.sub(rb"^\[\s*\d+%\] ", b"", line) for line in text.splitlines()))
 
 
 class Outcome:
@@ -62,9 +70,11 @@ class RealProgramsTest(unittest.TestCase):
                 stdin.close()
         return Outcome(proc)
 
-    def assert_same(self, native, traced, what):
+    def assert_same(self, native, traced, what, normalize=None):
         for stream in ("stdout", "stderr"):
             a, b = getattr(native, stream), getattr(traced, stream)
+            if normalize:
+                a, b = normalize(a), normalize(b)
             if a == b:
                 continue
             try:
@@ -110,17 +120,21 @@ class RealProgramsTest(unittest.TestCase):
             self.assertGreater(live_blocks, 0, "%s: every exit report is empty (files: %s)"
                                % (argv[0], names))
 
-    def check_program(self, argv, stdin_path=None, prepare=None, cwd=None, expect_leaks=True):
+    def check_program(self, argv, stdin_path=None, prepare=None, cwd=None, expect_leaks=True,
+                      normalize=None):
+        """`normalize(bytes)`, when given, is applied to both outputs before
+        they are compared: for output whose order is not fixed natively
+        either (make -j2)."""
         native = self.run_once(argv, self.base_env, stdin_path, prepare, cwd)
 
-        env = dict(self.base_env, LD_PRELOAD=self.lib)
+        env = dict(self.base_env, **ld_preload.variables(self.lib, self.base_env))
         traced = self.run_once(argv, env, stdin_path, prepare, cwd)
-        self.assert_same(native, traced, "%s with LD_PRELOAD" % argv[0])
+        self.assert_same(native, traced, "%s with LD_PRELOAD" % argv[0], normalize)
 
         report_dir = tempfile.mkdtemp(prefix="reports-", dir=self.tmp)
         env["MEMLEAK_REPORT"] = os.path.join(report_dir, "report.%p")
         reported = self.run_once(argv, env, stdin_path, prepare, cwd)
-        self.assert_same(native, reported, "%s with MEMLEAK_REPORT" % argv[0])
+        self.assert_same(native, reported, "%s with MEMLEAK_REPORT" % argv[0], normalize)
         self.check_reports(report_dir, argv, expect_leaks)
         return native
 
@@ -190,6 +204,133 @@ class RealProgramsTest(unittest.TestCase):
         out = self.check_program(["bash", os.path.join(WORKLOADS, "pipeline.sh")])
         self.assertEqual(out.returncode, 5)
         self.assertIn(b"job 3 ", out.stdout)
+
+    def test_python3_multiprocessing(self):
+        out = self.check_program([PYTHON, os.path.join(WORKLOADS, "procs.py")],
+                                 expect_leaks=False)
+        self.assertEqual(out.returncode, 6, out.stderr.decode(errors="replace"))
+        self.assertEqual(out.stdout.count(b"fork "), 17)
+        self.assertEqual(out.stdout.count(b"spawn "), 17)
+        self.assertIn(b"queue [(0, ", out.stdout)
+        self.assertIn(b"[0, 0, 0]", out.stdout)
+
+    def test_cmake_and_make(self):
+        cmake, make = shutil.which("cmake"), shutil.which("make")
+        if cmake is None or make is None:
+            self.skipTest("cmake and make are not installed")
+        source = os.path.join(WORKLOADS, "cmake_project")
+        build = os.path.join(self.tmp, "build")
+
+        def fresh():
+            shutil.rmtree(build, ignore_errors=True)
+
+        configured = self.check_program([cmake, "-S", source, "-B", build, "-G", "Unix Makefiles",
+                                         "-DCMAKE_BUILD_TYPE=Release"],
+                                        prepare=fresh, expect_leaks=False)
+        self.assertEqual(configured.returncode, 0, configured.stderr.decode(errors="replace"))
+        self.assertIn(b"Build files have been written to", configured.stdout)
+
+        def clean():
+            subprocess.run([make, "-C", build, "clean"], stdout=subprocess.DEVNULL, check=True,
+                           timeout=RUN_TIMEOUT)
+
+        # Two jobs finish in any order, natively too, and the progress
+        # figures follow that order: the lines are compared as a set without
+        # them, and the program built is run.
+        built = self.check_program([make, "-C", build, "-j2", "--no-print-directory"],
+                                   prepare=clean, expect_leaks=False, normalize=unordered_lines)
+        self.assertEqual(built.returncode, 0, built.stderr.decode(errors="replace"))
+        self.assertIn(b"Built target shapes", built.stdout)
+        shapes = subprocess.run([os.path.join(build, "shapes")], stdout=subprocess.PIPE,
+                                check=True, timeout=RUN_TIMEOUT).stdout
+        self.assertIn(b"square      25.0000\n", shapes)
+
+    def test_gxx(self):
+        gxx = shutil.which("g++")
+        if gxx is None:
+            self.skipTest("g++ is not installed")
+        source = os.path.join(self.tmp, "unit.cpp")
+        with open(source, "w") as f:
+            f.write(CXX_UNIT)
+        # The assembly on stdout: the compiler's whole output, compared byte for byte.
+        out = self.check_program([gxx, "-std=c++17", "-O2", "-g", "-S", "-o", "-", source],
+                                 expect_leaks=False)
+        self.assertEqual(out.returncode, 0, out.stderr.decode(errors="replace"))
+        self.assertIn(b"_ZN6ledger", out.stdout)
+
+    def test_tar_gzip(self):
+        top = os.path.join(self.tmp, "archive")
+        out = self.check_program(["bash", os.path.join(WORKLOADS, "archive.sh"), top],
+                                 expect_leaks=False)
+        self.assertEqual(out.returncode, 0, out.stderr.decode(errors="replace"))
+        self.assertIn(b"extracted tree identical", out.stdout)
+        self.assertIn(b"round trip identical", out.stdout)
+
+    def test_gdb(self):
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if shutil.which("gdb") is None or cc is None:
+            self.skipTest("gdb and a C compiler are needed")
+        source = os.path.join(WORKLOADS, "debugged.c")
+        program = os.path.join(self.tmp, "debugged")
+        subprocess.run([cc, "-g", "-O0", "-o", program, source], check=True, timeout=RUN_TIMEOUT)
+        out = self.check_program(["bash", os.path.join(WORKLOADS, "gdb_session.sh"), program,
+                                  source])
+        self.assertEqual(out.returncode, 0, out.stderr.decode(errors="replace"))
+        self.assertIn(b"Value returned is $3 = 55", out.stdout)
+        self.assertIn(b"exited normally", out.stdout)
+
+
+# Templates, the standard library and a virtual class: work for every pass
+# of the compiler.
+CXX_UNIT = r"""
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace ledger {
+struct Entry {
+    std::string account;
+    long cents;
+};
+
+class Book {
+public:
+    virtual ~Book() = default;
+    virtual void add(const Entry &e) { totals_[e.account] += e.cents; entries_.push_back(e); }
+    std::string report() const {
+        std::ostringstream out;
+        for (const auto &[account, cents] : totals_)
+            out << account << ' ' << cents / 100 << '.' << cents % 100 << '\n';
+        return out.str();
+    }
+    long sum() const {
+        return std::accumulate(entries_.begin(), entries_.end(), 0L,
+                               [](long s, const Entry &e) { return s + e.cents; });
+    }
+
+private:
+    std::map<std::string, long> totals_;
+    std::vector<Entry> entries_;
+};
+
+std::unique_ptr<Book> make_book(const std::vector<std::string> &names) {
+    auto book = std::make_unique<Book>();
+    long n = 0;
+    for (const auto &name : names)
+        book->add({name, ++n * 1234});
+    return book;
+}
+}  // namespace ledger
+
+int main() {
+    auto book = ledger::make_book({"rent", "food", "rent", "books"});
+    return book->sum() == 12340 && !book->report().empty() ? 0 : 1;
+}
+"""
 
 
 if __name__ == "__main__":
