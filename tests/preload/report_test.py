@@ -73,7 +73,9 @@ class Frame:
         if rest.endswith(" (inlined)"):
             self.inlined = True
             rest = rest[:-len(" (inlined)")]
-        m = re.match(r"^(.*) (\S+):(\d+)$", rest)
+        # An absolute or ./-relative file may hold spaces (a checkout under
+        # "a b/"); a function name holds none before a slash.
+        m = re.match(r"^(.*?) ((?:/|\.{1,2}/).*):(\d+)$", rest) or re.match(r"^(.*) (\S+):(\d+)$", rest)
         if m:
             self.function, self.file, self.line = m.group(1), m.group(2), int(m.group(3))
         else:

@@ -13,7 +13,10 @@ import unittest
 
 from harness import WRAPPER, WrapperTest, built, gcore, read_text, run
 
-FRAME = re.compile(r"^    #(\d+) 0x[0-9a-f]+ in (.*?)(?: \(.*\+0x[0-9a-f]+\)| \S+:\d+)?$")
+# A file may hold spaces (a checkout under "a b/"), a function name none
+# before a slash.
+FRAME = re.compile(r"^    #(\d+) 0x[0-9a-f]+ in (.*?)"
+                   r"(?: \(.*\+0x[0-9a-f]+\)| (?:/|\.{1,2}/).*:\d+| \S+:\d+)?$")
 
 
 def report_groups(text):
