@@ -65,10 +65,11 @@ def group_blocks(table, blocks, depth=None, by="bytes"):
 
 def kind_counts(table, blocks, kind_of, depth=None):
     """{group pcs: {kind: [count, bytes]}} for the groups group_blocks
-    makes of `blocks` with the same `depth`; kind_of(block) is its class."""
+    makes of `blocks` with the same `depth`; kind_of[block address] is the
+    block's class."""
     per_stack = {}
     for b in blocks:
-        key = (b.stack_id, kind_of(b))
+        key = (b.stack_id, kind_of[b.address])
         entry = per_stack.get(key)
         if entry is None:
             per_stack[key] = [1, b.size]

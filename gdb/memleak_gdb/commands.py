@@ -234,7 +234,7 @@ def _top(a, target, supp, table, blocks, since=None, reach=None, notes=()):
     blocks, kinds = _with_kinds(a, table, blocks, reach)
     groups = aggregate.group_blocks(table, blocks, a.depth, a.by)
     if reach is not None:
-        per_group = aggregate.kind_counts(table, blocks, reach.kind_of, a.depth)
+        per_group = aggregate.kind_counts(table, blocks, reach.names_by_address(), a.depth)
         for g in groups:
             g.kinds = per_group.get(g.pcs)
     total_bytes, total_count = aggregate.totals(blocks)

@@ -30,9 +30,7 @@ def leaks(a, table, reach, sym, supp):
     """Loss records: blocks grouped by stack and class; definitely,
     indirectly and possibly lost ones (largest first within a class), then
     with --all the still-reachable ones."""
-    by_kind = {k: [] for k in KIND_ORDER}
-    for b in table.blocks:
-        by_kind[reach.kind_of(b)].append(b)
+    by_kind = reach.by_kind()
     records = []
     suppressed = [] if supp is not None else None
     totals = {}

@@ -27,7 +27,8 @@ ROOT_KIND_NAMES = {roots.ROOT_STACK: "stack", roots.ROOT_REGISTERS: "registers",
 class Reachability:
     """The classes of one table snapshot's blocks."""
 
-    def __init__(self, scanner, blocks, packed, segments, scan_roots, plan, answer):
+    def __init__(self, scanner, blocks, starts, packed, segments, scan_roots, plan, answer,
+                 table_blocks=None):
         self.scanner = scanner
         self.blocks = blocks  # sorted by address
         self.plan = plan
@@ -35,37 +36,50 @@ class Reachability:
         self._packed = packed
         self._segments = segments
         self._roots = scan_roots
-        self._starts = [b.address for b in blocks]
+        self._starts = starts
         self._by_address = None
+        # The table's own block list: totals over it are the scanner's.
+        self._all = table_blocks
+
+    def names_by_address(self):
+        """{block address: class name}, for loops over many blocks."""
+        if self._by_address is None:
+            table = [None] + [scan.KIND_NAMES[k] for k in sorted(scan.KIND_NAMES)]
+            self._by_address = dict(zip(self._starts, map(table.__getitem__, self.answer.kinds)))
+        return self._by_address
 
     def kind_of(self, block):
         """The class name of a table block."""
-        if self._by_address is None:
-            self._by_address = dict(zip(self._starts, self.answer.kinds))
-        return scan.KIND_NAMES[self._by_address[block.address]]
+        return self.names_by_address()[block.address]
+
+    def by_kind(self):
+        """{class name: [blocks]} over every block."""
+        out = {k: [] for k in LEAK_KINDS}
+        table = [None] + [scan.KIND_NAMES[k] for k in sorted(scan.KIND_NAMES)]
+        for b, k in zip(self.blocks, self.answer.kinds):
+            out[table[k]].append(b)
+        return out
 
     def kind_at(self, index):
         return self.answer.kind(index)
 
     def totals(self, blocks=None):
         """{kind: (count, bytes)} over `blocks` (default: every block)."""
+        if blocks is None or blocks is self._all:
+            return {k: (self.answer.blocks[k], self.answer.bytes[k]) for k in LEAK_KINDS}
         out = {k: [0, 0] for k in LEAK_KINDS}
-        if blocks is None:
-            for b, k in zip(self.blocks, self.answer.kinds):
-                t = out[scan.KIND_NAMES[k]]
-                t[0] += 1
-                t[1] += b.size
-        else:
-            for b in blocks:
-                t = out[self.kind_of(b)]
-                t[0] += 1
-                t[1] += b.size
+        names = self.names_by_address()
+        for b in blocks:
+            t = out[names[b.address]]
+            t[0] += 1
+            t[1] += b.size
         return {k: tuple(v) for k, v in out.items()}
 
     def select(self, blocks, kinds):
         """The blocks of `blocks` whose class is one of `kinds`."""
         wanted = set(kinds)
-        return [b for b in blocks if self.kind_of(b) in wanted]
+        names = self.names_by_address()
+        return [b for b in blocks if names[b.address] in wanted]
 
     def index_containing(self, address):
         """Index of the block holding `address` (or of a zero-sized block at
@@ -111,4 +125,5 @@ def classify(table, target, predecessors=False):
     scan_roots = [scan.Root(r.address, r.length, r.kind, r.owner, r.data) for r in plan.roots]
     packed = scan.pack_blocks(starts, sizes)
     answer = scanner.classify(packed, segments, scan_roots, predecessors=predecessors)
-    return Reachability(scanner, blocks, packed, segments, scan_roots, plan, answer)
+    return Reachability(scanner, blocks, starts, packed, segments, scan_roots, plan, answer,
+                        table.blocks)

@@ -166,8 +166,9 @@ def mmapped_chunk_extents(mem, starts, sizes):
     mapping's offset before the chunk). Only blocks of MMAP_CANDIDATE bytes
     or more are looked at; a header that does not fit is no such chunk."""
     out = {}
-    for start, size in zip(starts, sizes):
-        if size < MMAP_CANDIDATE or start < 16:
+    big = [(start, size) for start, size in zip(starts, sizes) if size >= MMAP_CANDIDATE]
+    for start, size in big:
+        if start < 16:
             continue
         try:
             prev_size, field = struct.unpack("<QQ", mem.read(start - 16, 16))
@@ -218,10 +219,12 @@ def plan(regions, threads, block_starts, block_ends, excluded=(), extra_roots=()
         first = bisect.bisect_left(block_starts, r.start)
         holds_blocks = first < len(block_starts) and block_starts[first] < r.end
         if holds_blocks:
-            reads.extend(_block_reads(r, block_starts, block_ends, first))
             last = bisect.bisect_left(block_starts, r.end)
+            reads.extend(_block_reads(r, block_starts, block_ends, first, last))
+            if r.path or last - first > len(chunk_extents):
+                continue
             extents = [chunk_extents.get(block_starts[i]) for i in range(first, last)]
-            if r.path or None in extents:
+            if None in extents:
                 continue
             # Only chunks glibc mapped one by one: the kernel may have merged
             # them with mappings of the program's own, which stay roots.
@@ -277,9 +280,15 @@ def plan(regions, threads, block_starts, block_ends, excluded=(), extra_roots=()
     return Plan(roots, _pieces(reads), modules, list(threads), notes)
 
 
-def _block_reads(region, starts, ends, first):
+def _block_reads(region, starts, ends, first, last):
     """Reads covering the live blocks of one allocator region, merged
-    across small gaps and clipped to the region."""
+    across small gaps and clipped to the region. Blocks filling at least
+    half of their span (a busy heap) are read as that one span, without a
+    walk over each block."""
+    span_start = starts[first] & ~7
+    span_end = min((max(ends[first:last]) + 7) & ~7, region.end)
+    if 2 * (sum(ends[first:last]) - sum(starts[first:last])) >= span_end - span_start:
+        return [Read(span_start, span_end, 0, True)]
     out = []
     i = first
     while i < len(starts) and starts[i] < region.end:
