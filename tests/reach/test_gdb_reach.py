@@ -21,11 +21,15 @@ import resource
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import unittest
 from pathlib import Path
 
 import reach
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import ld_preload  # noqa: E402  (tests/ld_preload.py)
 
 GDB = os.environ.get("MEMLEAK_GDB") or shutil.which("gdb") or "gdb"
 GDB_TIMEOUT = 300
@@ -51,7 +55,7 @@ def ours(dump, program):
 
 def runtime_env():
     env = dict(os.environ)
-    env["LD_PRELOAD"] = os.environ["MEMLEAK_LIB"]
+    env.update(ld_preload.variables(os.environ["MEMLEAK_LIB"], env))
     return env
 
 
