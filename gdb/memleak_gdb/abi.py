@@ -25,6 +25,12 @@ MARK_WRITING = 1
 MARK_VALID = 2
 FLAG_RECORDING = 1
 FLAG_DISABLED = 2
+REGION_REGIONS = 1
+REGION_TABLE = 2
+REGION_DEPOT = 3
+REGION_UNWIND = 4
+REGION_REPORT = 5
+REGION_STACK = 6
 INTROSPECT_SIZE = 416
 
 RECORD_FIELDS = [
@@ -61,6 +67,12 @@ MARK_FIELDS = [
     ("seq", "Q", 48),
     ("ticks", "I", 56),
     ("state", "I", 60),
+]
+
+REGION_FIELDS = [
+    ("start", "Q", 0),
+    ("size", "Q", 8),
+    ("kind", "I", 16),
 ]
 
 INTROSPECT_FIELDS = [
@@ -102,12 +114,19 @@ INTROSPECT_FIELDS = [
     ("start_monotonic_ns", "Q", 224),
     ("tick_ns", "Q", 232),
     ("runtime_version", "16s", 240),
+    ("region_chunks", "Q", 256),
+    ("region_chunk_count", "I", 264),
+    ("max_region_chunks", "I", 268),
+    ("regions_per_chunk", "I", 272),
+    ("region_size", "I", 276),
+    ("region_offsets", "4H", 280),
 ]
 
 RECORD_SIZE = 32
 SHARD_SIZE = 120
 STACK_HEADER_SIZE = 8
 MARK_SIZE = 64
+REGION_SIZE = 32
 # END generated
 
 # Where a marks slot's fields sit, for the `mark` command's writes.

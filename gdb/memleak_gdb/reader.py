@@ -38,12 +38,17 @@ MAX_MARKS = 1 << 16
 MAX_STRUCT_SIZE = 1 << 16
 MAX_TOTAL_RECORDS = 1 << 32
 MAX_DEPOT_BYTES = 1 << 36
+MAX_REGIONS_PER_CHUNK = 1 << 20
+MAX_REGION_CHUNKS = 1 << 16
+MAX_REGION_BYTES = 1 << 28
+PAGE = 4096
 
 Block = collections.namedtuple("Block", "address size seq ticks tid stack_id")
 Stack = collections.namedtuple("Stack", "pcs truncated")
 Mark = collections.namedtuple("Mark", "slot name seq ticks state")
 Shard = collections.namedtuple(
     "Shard", "lock chunk_count chunks live_count live_bytes allocs frees last_ticks")
+Region = collections.namedtuple("Region", "start size kind")
 
 # The root object as read: one attribute per field of abi.INTROSPECT_FIELDS
 # (so per row of abi_fields.inc), arrays as lists, runtime_version a str.
@@ -75,8 +80,11 @@ class Table:
     answer is then partial or doubtful."""
 
     def __init__(self, root, header, shards, blocks, stacks, marks, stack_in_flux, warnings=(),
-                 record_chunks=(), stack_chunks=()):
+                 record_chunks=(), stack_chunks=(), regions=None):
         self.root = root
+        # The runtime's own memory (Region list sorted by start), never a
+        # root of a reachability scan; None from a runtime that publishes none.
+        self.regions = regions
         self.header = header
         self.shards = shards
         self.blocks = blocks
@@ -307,6 +315,45 @@ def _overlap(a, n, b, m):
     return a < b + m and b < a + n
 
 
+def read_regions(mem, h):
+    """The runtime's own memory regions, as Regions sorted by start; None
+    when the writer publishes none (a runtime from before the field)."""
+    size = h.region_size
+    if size == 0 and h.region_chunks == 0:
+        return None
+    _check_layout("region", size, h.region_offsets, abi.REGION_FIELDS, abi.REGION_SIZE)
+    if size % 8:
+        raise CorruptTable("region size %d is not a multiple of 8" % size)
+    _check_bound("max_region_chunks", h.max_region_chunks, 1, MAX_REGION_CHUNKS)
+    _check_bound("region_chunk_count", h.region_chunk_count, 0, h.max_region_chunks)
+    _check_bound("regions_per_chunk", h.regions_per_chunk, 1, MAX_REGIONS_PER_CHUNK)
+    count, per = h.region_chunk_count, h.regions_per_chunk
+    chunk_bytes = per * size
+    _check_read_size("a region chunk", chunk_bytes)
+    if count * chunk_bytes > MAX_REGION_BYTES:
+        raise CorruptTable("a region table of %d chunks of %d bytes is more than the runtime lays out"
+                           % (count, chunk_bytes))
+    if count == 0:
+        return []
+    check_pointer("region chunk directory", h.region_chunks, count * 8)
+    addrs = struct.unpack("<%dQ" % count, mem.read(h.region_chunks, count * 8))
+    if len(set(addrs)) != count:
+        raise CorruptTable("region table lists a chunk twice")
+    fmt = struct.Struct(abi.struct_format(abi.REGION_FIELDS, size))
+    regions = []
+    for i, a in enumerate(addrs):
+        check_pointer("region chunk %d" % i, a, chunk_bytes)
+        for start, rsize, kind in fmt.iter_unpack(mem.read(a, chunk_bytes)):
+            if start == 0 or rsize == 0:
+                continue
+            if start % PAGE or start + rsize > ADDRESS_LIMIT:
+                raise CorruptTable("runtime region 0x%x+%d is not a page-aligned user-space range"
+                                   % (start, rsize))
+            regions.append(Region(start, rsize, kind))
+    regions.sort()
+    return regions
+
+
 def read_table(mem, root, records=True):
     """Reads one consistent snapshot of the table whose root is at `root`;
     with records=False only the root, shards and marks (for mark); with
@@ -322,7 +369,8 @@ def read_table(mem, root, records=True):
     shards = _read_shards(mem, h)
     warnings = _counter_warnings(shards)
     if not records:
-        return Table(root, h, shards, [], {}, _read_marks(mem, h), bool(h.stack_lock), warnings)
+        return Table(root, h, shards, [], {}, _read_marks(mem, h), bool(h.stack_lock), warnings,
+                     regions=read_regions(mem, h))
     rpc, rsize = h.records_per_chunk, h.record_size
     chunk_bytes = rpc * rsize
     _check_read_size("a record chunk", chunk_bytes)
@@ -401,4 +449,4 @@ def read_table(mem, root, records=True):
                 stacks[sid] = depot.decode(sid)
     marks = _read_marks(mem, h)
     return Table(root, h, shards, blocks, stacks, marks, bool(h.stack_lock), warnings,
-                 tuple(sorted(seen_chunks)), depot_chunks)
+                 tuple(sorted(seen_chunks)), depot_chunks, regions=read_regions(mem, h))

@@ -19,6 +19,7 @@ void release_stack(void *base) {
     ErrnoSaver saved;
     t_thread_state.runtime_stack = kNoRuntimeStack;
     munmap(base, kRuntimeStackBytes + kPageSize);
+    unpublish_region(base, kRuntimeStackBytes + kPageSize);
 }
 
 void make_key() { g_stack_key_ok = pthread_key_create(&g_stack_key, release_stack) == 0; }
@@ -37,8 +38,15 @@ void *make_runtime_stack() {
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (base == MAP_FAILED)
         return kNoRuntimeStack;
+    // The runtime's own memory: stale copies of block addresses stay on it,
+    // and no reachability reader may take them for roots.
+    if (!publish_region(base, kRuntimeStackBytes + kPageSize, MEMLEAK_REGION_STACK)) {
+        munmap(base, kRuntimeStackBytes + kPageSize);
+        return kNoRuntimeStack;
+    }
     if (mprotect(base, kPageSize, PROT_NONE) != 0 || pthread_setspecific(g_stack_key, base) != 0) {
         munmap(base, kRuntimeStackBytes + kPageSize);
+        unpublish_region(base, kRuntimeStackBytes + kPageSize);
         return kNoRuntimeStack;
     }
     void *top = static_cast<char *>(base) + kPageSize + kRuntimeStackBytes;

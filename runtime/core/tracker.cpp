@@ -7,6 +7,7 @@
 #include "core/marks.h"
 #include "core/options.h"
 #include "core/reentry_guard.h"
+#include "table/regions.h"
 #include "table/stack_depot.h"
 
 namespace memleak {
@@ -82,6 +83,7 @@ void start() {
     g_root->max_depth = g_depth;
     g_depot.init(g_root);
     init_marks(g_root);
+    publish_region_layout(g_root);
 }
 
 void begin_recording() {

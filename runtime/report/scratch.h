@@ -1,13 +1,14 @@
 // A growable array of plain values in anonymous mmap memory: the report
 // runs while other threads allocate and after freeres, so it keeps its
-// working sets off the heap it is reporting on.
+// working sets off the heap it is reporting on. The memory is published as
+// the runtime's own (it holds block addresses during the exit scan).
 #pragma once
-
-#include <sys/mman.h>
 
 #include <cstddef>
 #include <cstring>
 #include <type_traits>
+
+#include "table/internal_alloc.h"
 
 namespace memleak::report {
 
@@ -19,7 +20,7 @@ public:
     Scratch() = default;
     ~Scratch() {
         if (data_ != nullptr)
-            munmap(data_, capacity_ * sizeof(T));
+            unmap_pages(data_, capacity_ * sizeof(T));
     }
     Scratch(const Scratch &) = delete;
     Scratch &operator=(const Scratch &) = delete;
@@ -66,12 +67,12 @@ public:
 private:
     bool remap(size_t n) {
         const size_t bytes = (n * sizeof(T) + 65535) & ~static_cast<size_t>(65535);
-        void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED)
+        void *p = map_pages(bytes, MEMLEAK_REGION_REPORT);
+        if (p == nullptr)
             return false;
         if (data_ != nullptr) {
             memcpy(p, data_, size_ * sizeof(T));
-            munmap(data_, capacity_ * sizeof(T));
+            unmap_pages(data_, capacity_ * sizeof(T));
         }
         data_ = static_cast<T *>(p);
         capacity_ = bytes / sizeof(T);

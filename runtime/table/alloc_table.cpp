@@ -241,12 +241,12 @@ AllocTable::InsertResult AllocTable::insert_impl(const RecordData &rec, uint64_t
             // grown the shard meanwhile.
             futex_unlock(&sh.lock);
             if (need_dir && !spare.dir)
-                spare.dir = static_cast<uint64_t *>(map_pages(kDirBytes));
+                spare.dir = static_cast<uint64_t *>(map_pages(kDirBytes, MEMLEAK_REGION_TABLE));
             if (need_chunk && !spare.chunk)
-                spare.chunk = static_cast<memleak_record_t *>(map_pages(kChunkBytes));
+                spare.chunk = static_cast<memleak_record_t *>(map_pages(kChunkBytes, MEMLEAK_REGION_TABLE));
             if (need_grow && spare.index_capacity < wanted_capacity) {
                 unmap_pages(spare.index, spare.index_capacity * sizeof(uint32_t));
-                spare.index = static_cast<uint32_t *>(map_pages(wanted_capacity * sizeof(uint32_t)));
+                spare.index = static_cast<uint32_t *>(map_pages(wanted_capacity * sizeof(uint32_t), MEMLEAK_REGION_TABLE));
                 spare.index_capacity = spare.index ? wanted_capacity : 0;
             }
             if ((need_dir && !spare.dir) || (need_chunk && !spare.chunk) || (need_grow && !spare.index))

@@ -101,7 +101,7 @@ void StackDepot::table_put(Table *t, uint64_t slot_word) {
 bool StackDepot::grow_table() {
     const uint64_t slots = table_ ? (table_->mask + 1) * 2 : kInitialTableSlots;
     const size_t bytes = sizeof(uint64_t) * (slots + 1);
-    auto *t = static_cast<Table *>(map_pages(bytes));
+    auto *t = static_cast<Table *>(map_pages(bytes, MEMLEAK_REGION_DEPOT));
     if (!t)
         return false;
     mapped_bytes_ += round_to_pages(bytes);
@@ -122,7 +122,7 @@ uint32_t StackDepot::append(uint32_t hash, const uint64_t *pcs, uint32_t depth, 
         // sequential reader the chunk ends there.
         if (count == kMaxChunks)
             return 0;
-        void *chunk = map_pages(kChunkSize);
+        void *chunk = map_pages(kChunkSize, MEMLEAK_REGION_DEPOT);
         if (!chunk)
             return 0;
         mapped_bytes_ += kChunkSize;

@@ -82,7 +82,7 @@ Memo *new_memo() {
     FutexGuard guard(&g_memo_lock);
     if (!g_free_memos) {
         constexpr size_t kSlab = 64 * 1024;
-        auto *slab = static_cast<Memo *>(map_pages(kSlab));
+        auto *slab = static_cast<Memo *>(map_pages(kSlab, MEMLEAK_REGION_UNWIND));
         if (!slab)
             return nullptr;
         for (size_t i = 0; i < kSlab / sizeof(Memo); ++i) {

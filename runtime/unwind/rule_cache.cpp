@@ -47,7 +47,7 @@ RuleTable *room_for_one() {
     const uint64_t grown = old ? capacity * 2 : kInitialCapacity;
     if (grown > kMaxCapacity)
         return nullptr;
-    auto *t = static_cast<RuleTable *>(map_pages(table_bytes(grown)));
+    auto *t = static_cast<RuleTable *>(map_pages(table_bytes(grown), MEMLEAK_REGION_UNWIND));
     if (!t)
         return nullptr;
     t->mask = grown - 1;

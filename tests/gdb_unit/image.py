@@ -25,6 +25,10 @@ DEPOT_DIR = 0x40000
 MARKS = 0x50000
 RECORD_CHUNKS = 0x10000000
 DEPOT_CHUNKS = 0x800000
+REGION_DIR = 0x60000
+REGION_CHUNKS = 0x2000000
+REGION_CHUNK_STRIDE = 0x10000
+PAGE = 0x1000
 
 
 class Memory:
@@ -83,7 +87,11 @@ class Image:
                  stack_chunk_size=128, max_depth=32, marks=(), mark_capacity=8, seq=None,
                  tick_ns=1000000, start_realtime_ns=1700000000 * 10 ** 9,
                  start_monotonic_ns=5 * 10 ** 9, pid=4242, locked_shards=(), last_ticks=None,
-                 truncated_stacks=()):
+                 truncated_stacks=(), regions=None, regions_per_chunk=4, region_layout=True):
+        """`regions`: (start, size, kind) of the runtime's own memory; None
+        lists the image's own chunk directories, record and depot chunks,
+        page-rounded, as the runtime does. region_layout=False leaves the
+        region fields zero, as a runtime from before them did."""
         self.mem = Memory()
         self.root = ROOT
         self.stack_chunk_size = stack_chunk_size
@@ -140,6 +148,31 @@ class Image:
         mark_data += bytes(mark_capacity * abi.MARK_SIZE - len(mark_data))
         if mark_capacity:
             self.mem.map(MARKS, mark_data)
+        # The runtime's own regions; the first slot of the first chunk is
+        # that chunk.
+        if regions is None:
+            regions = []
+            for i, addrs in enumerate(self.chunk_addrs):
+                if addrs:
+                    regions.append(_paged(CHUNK_DIRS + i * CHUNK_DIR_STRIDE, 8 * len(addrs), abi.REGION_TABLE))
+                regions += [_paged(a, records_per_chunk * abi.RECORD_SIZE, abi.REGION_TABLE) for a in addrs]
+            regions += [_paged(DEPOT_CHUNKS + k * 0x10000, stack_chunk_size, abi.REGION_DEPOT)
+                        for k in range(len(self.depot))]
+        self.regions = list(regions)
+        nchunks = -(-(len(self.regions) + 1) // regions_per_chunk) if region_layout else 0
+        region_chunks = [REGION_CHUNKS + k * REGION_CHUNK_STRIDE for k in range(nchunks)]
+        slots = [(a, regions_per_chunk * abi.REGION_SIZE, abi.REGION_REGIONS) for a in region_chunks[:1]]
+        slots += self.regions
+        for k, a in enumerate(region_chunks):
+            data = b"".join(pack(abi.REGION_FIELDS, abi.REGION_SIZE, start=start, size=size, kind=kind)
+                            for start, size, kind in slots[k * regions_per_chunk:(k + 1) * regions_per_chunk])
+            self.mem.map(a, data + bytes(regions_per_chunk * abi.REGION_SIZE - len(data)))
+        region_fields = {}
+        if region_layout:
+            self.mem.map(REGION_DIR, struct.pack("<64Q", *(region_chunks + [0] * (64 - nchunks))))
+            region_fields = dict(region_chunks=REGION_DIR, region_chunk_count=nchunks, max_region_chunks=64,
+                                 regions_per_chunk=regions_per_chunk, region_size=abi.REGION_SIZE,
+                                 region_offsets=offsets(abi.REGION_FIELDS))
         if seq is None:
             seq = max([b["seq"] for b in blocks], default=0)
         live_bytes = sum(b["size"] for b in blocks)
@@ -159,7 +192,8 @@ class Image:
             mark_count=len(marks),
             seq=seq, live_bytes=live_bytes, peak_bytes=live_bytes + 100,
             pid=pid, flags=abi.FLAG_RECORDING, start_realtime_ns=start_realtime_ns,
-            start_monotonic_ns=start_monotonic_ns, tick_ns=tick_ns, runtime_version=b"1.0.0")
+            start_monotonic_ns=start_monotonic_ns, tick_ns=tick_ns, runtime_version=b"1.0.0",
+            **region_fields)
         self.mem.map(ROOT, root)
 
     def intern(self, pcs, truncated=False):
@@ -176,6 +210,11 @@ class Image:
         chunk += struct.pack("<%dQ" % len(pcs), *pcs)
         self.stack_ids[pcs] = sid
         return sid
+
+
+def _paged(addr, length, kind):
+    start = addr - addr % PAGE
+    return (start, -(-(addr + length - start) // PAGE) * PAGE, kind)
 
 
 def blocks_for(stacks_sizes, start_seq=1, tid=100, ticks_step=10):

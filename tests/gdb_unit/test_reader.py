@@ -69,9 +69,11 @@ class DecodeTest(unittest.TestCase):
         reader.read_table(im.mem, im.root)
         chunks = sum(len(a) for a in im.chunk_addrs)
         # root (2) + shard array + one directory per shard with chunks +
-        # one read per chunk + depot directory + depot chunks + marks.
+        # one read per chunk + depot directory + depot chunks + marks +
+        # region directory + region chunks.
         dirs = sum(1 for a in im.chunk_addrs if a)
-        self.assertEqual(im.mem.reads, 2 + 1 + dirs + chunks + 1 + len(im.depot) + 1)
+        region_chunks = -(-(len(im.regions) + 1) // 4)
+        self.assertEqual(im.mem.reads, 2 + 1 + dirs + chunks + 1 + len(im.depot) + 1 + 1 + region_chunks)
 
 
 class DecoderTest(unittest.TestCase):
@@ -281,6 +283,100 @@ class CorruptionTest(unittest.TestCase):
             except MemleakError:
                 pass
         self.assertTrue(base.mem.regions)
+
+
+class RegionsTest(unittest.TestCase):
+    """The runtime's own regions, which a reachability scan leaves out."""
+
+    def test_listed_across_chunks_sorted(self):
+        im = valid_image()
+        t = reader.read_table(im.mem, im.root)
+        self.assertGreater(len(im.regions) + 1, 4, "more than one region chunk")
+        expected = sorted(set(im.regions) | {(image.REGION_CHUNKS, 4 * 32, 1)})
+        self.assertEqual([tuple(r) for r in t.regions], expected)
+        for addrs in im.chunk_addrs:
+            for a in addrs:
+                self.assertTrue(any(r.start <= a and a + 4 * 32 <= r.start + r.size and r.kind == 2
+                                    for r in t.regions), hex(a))
+
+    def test_same_without_records(self):
+        im = valid_image()
+        self.assertEqual(reader.read_table(im.mem, im.root, records=False).regions,
+                         reader.read_table(im.mem, im.root).regions)
+
+    def test_unused_and_half_claimed_slots_skipped(self):
+        im = valid_image(regions=[(0x7000000, 0x1000, 4), (0x7100000, 0x2000, 5)])
+        # Slot 1 of chunk 0: a start without a size is being claimed.
+        im.mem.patch(image.REGION_CHUNKS + 32 + 8, "Q", 0)
+        t = reader.read_table(im.mem, im.root)
+        self.assertEqual([tuple(r) for r in t.regions],
+                         [(image.REGION_CHUNKS, 128, 1), (0x7100000, 0x2000, 5)])
+
+    def test_runtime_without_regions(self):
+        im = valid_image(region_layout=False)
+        self.assertIsNone(reader.read_table(im.mem, im.root).regions)
+
+    def test_empty_table(self):
+        im = image.Image([], regions=[])
+        self.assertEqual([tuple(r) for r in reader.read_table(im.mem, im.root).regions],
+                         [(image.REGION_CHUNKS, 128, 1)])
+
+    def assertError(self, im, text):
+        with self.assertRaises(MemleakError) as cm:
+            reader.read_table(im.mem, im.root)
+        self.assertIn(text, str(cm.exception))
+
+    def test_bad_layout(self):
+        im = valid_image()
+        im.mem.patch(im.root + 276, "I", 24)
+        self.assertError(im, "region size is 24")
+        im = valid_image()
+        im.mem.patch(im.root + 282, "H", 12)
+        self.assertError(im, "region field size at offset 12, expected 8")
+
+    def test_bad_counts(self):
+        im = valid_image()
+        im.mem.patch(im.root + 264, "I", 65)
+        self.assertError(im, "region_chunk_count is 65, outside 0..64")
+        im = valid_image()
+        im.mem.patch(im.root + 268, "I", 1 << 20)
+        self.assertError(im, "max_region_chunks")
+        im = valid_image()
+        im.mem.patch(im.root + 272, "I", 0)
+        self.assertError(im, "regions_per_chunk is 0")
+
+    def test_huge_table_refused_before_reading(self):
+        im = valid_image()
+        im.mem.patch(im.root + 268, "I", 60000)
+        im.mem.patch(im.root + 264, "I", 60000)
+        im.mem.patch(im.root + 272, "I", 1 << 20)
+        sizes = []
+        read = im.mem.read
+        im.mem.read = lambda addr, n: sizes.append(n) or read(addr, n)
+        self.assertError(im, "more than")
+        self.assertLessEqual(max(sizes), 1 << 16, "nothing of the huge table was read")
+
+    def test_bad_pointers(self):
+        im = valid_image()
+        im.mem.patch(im.root + 256, "Q", 0)
+        self.assertError(im, "region chunk directory is a null pointer")
+        im = valid_image()
+        im.mem.patch(image.REGION_DIR + 8, "Q", image.REGION_CHUNKS)
+        self.assertError(im, "region table lists a chunk twice")
+        im = valid_image()
+        im.mem.patch(image.REGION_DIR, "Q", 0x3)
+        self.assertError(im, "region chunk 0 0x3 is not 8-byte aligned")
+        im = valid_image()
+        im.mem.patch(image.REGION_DIR, "Q", 0x9990000)
+        self.assertError(im, "cannot read")
+
+    def test_bad_region(self):
+        im = valid_image()
+        im.mem.patch(image.REGION_CHUNKS + 32, "Q", 0x7000123)
+        self.assertError(im, "runtime region 0x7000123")
+        im = valid_image()
+        im.mem.patch(image.REGION_CHUNKS + 32 + 8, "Q", 1 << 60)
+        self.assertError(im, "not a page-aligned user-space range")
 
 
 if __name__ == "__main__":

@@ -145,6 +145,57 @@ static inline void ml_sum_visit(const memleak_record_t *r, void *ctx) {
 }
 
 /* The shard counters agree with the records they count. */
+/* Whether [addr, addr + len) lies inside one published region of `kind`. */
+static inline int ml_in_region(const memleak_introspect_t *ix, uint64_t addr, uint64_t len, uint32_t kind) {
+    const uint64_t *dir = (const uint64_t *)(uintptr_t)ix->region_chunks;
+    for (uint32_t c = 0; c < ix->region_chunk_count; ++c) {
+        const char *chunk = (const char *)(uintptr_t)dir[c];
+        for (uint32_t i = 0; i < ix->regions_per_chunk; ++i) {
+            const memleak_region_t *r = (const memleak_region_t *)(chunk + (uint64_t)i * ix->region_size);
+            if (r->start != 0 && r->size != 0 && r->kind == kind && addr >= r->start &&
+                addr + len <= r->start + r->size)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static inline void ml_region_visit(const memleak_record_t *r, void *ctx) {
+    const memleak_introspect_t *ix = (const memleak_introspect_t *)ctx;
+    for (uint32_t kind = MEMLEAK_REGION_REGIONS; kind <= MEMLEAK_REGION_STACK; ++kind)
+        ML_CHECK(!ml_in_region(ix, r->address, 1, kind));
+}
+
+/* Every part of the table a reader walks is one of the runtime's published
+ * regions, and no live block is. */
+static inline void ml_check_regions(const memleak_introspect_t *ix) {
+    ML_CHECK(ix->region_size == sizeof(memleak_region_t) && ix->region_chunk_count >= 1 &&
+             ix->region_chunk_count <= ix->max_region_chunks);
+    const uint64_t *rdir = (const uint64_t *)(uintptr_t)ix->region_chunks;
+    for (uint32_t c = 0; c < ix->region_chunk_count; ++c)
+        ML_CHECK(ml_in_region(ix, rdir[c], (uint64_t)ix->regions_per_chunk * ix->region_size,
+                              MEMLEAK_REGION_REGIONS));
+    memleak_table_t t;
+    if (!ml_open(ix, &t))
+        return;
+    for (uint32_t s = 0; s < ix->shard_count; ++s) {
+        memleak_shard_t shard;
+        ML_CHECK(memleak_table_shard(&t, s, &shard) == MEMLEAK_TABLE_OK);
+        const memleak_shard_t *sh = &shard;
+        if (sh->chunk_count == 0)
+            continue;
+        ML_CHECK(ml_in_region(ix, sh->chunks, (uint64_t)sh->chunk_count * 8, MEMLEAK_REGION_TABLE));
+        const uint64_t *dir = (const uint64_t *)(uintptr_t)sh->chunks;
+        for (uint32_t c = 0; c < sh->chunk_count; ++c)
+            ML_CHECK(ml_in_region(ix, dir[c], (uint64_t)ix->records_per_chunk * ix->record_size,
+                                  MEMLEAK_REGION_TABLE));
+    }
+    const uint64_t *sdir = (const uint64_t *)(uintptr_t)ix->stack_chunks;
+    for (uint32_t c = 0; c < ix->stack_chunk_count; ++c)
+        ML_CHECK(ml_in_region(ix, sdir[c], ix->stack_chunk_size, MEMLEAK_REGION_DEPOT));
+    ml_walk(ix, ml_region_visit, (void *)ix);
+}
+
 static inline void ml_check_consistent(const memleak_introspect_t *ix) {
     struct ml_sum_ctx s = {0, 0};
     uint64_t count, bytes;
@@ -153,6 +204,7 @@ static inline void ml_check_consistent(const memleak_introspect_t *ix) {
     ML_CHECK(s.count == count);
     ML_CHECK(s.bytes == bytes);
     ML_CHECK(ix->live_bytes == bytes);
+    ml_check_regions(ix);
 }
 
 /* The depot entry of a stack id, where it lies in this process; NULL if
