@@ -47,6 +47,12 @@ target_link_libraries(report_units PRIVATE memleak_report GTest::gtest_main)
 add_test(NAME report.Units COMMAND report_units)
 set_tests_properties(report.Units PROPERTIES LABELS preload)
 
+# The exit scan's thread stop and roots, on real threads of the test itself.
+add_executable(exit_scan_units exit_scan_units.cpp)
+target_link_libraries(exit_scan_units PRIVATE memleak_report GTest::gtest_main Threads::Threads)
+add_test(NAME report.ExitScanUnits COMMAND exit_scan_units)
+set_tests_properties(report.ExitScanUnits PROPERTIES LABELS preload TIMEOUT 120)
+
 set(_report_env
   MEMLEAK_LIB=$<TARGET_FILE:memleak>
   REPORT_BIN_DIR=${CMAKE_CURRENT_BINARY_DIR}
