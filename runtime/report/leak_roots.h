@@ -19,12 +19,19 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "memleak/scan.h"
 #include "report/scratch.h"
 #include "report/stop_world.h"
 
 namespace memleak::report {
 
-enum class RootKind : uint32_t { kData, kMapping, kStack, kRegisters };
+// The scanner's root kinds (memleak/scan.h).
+enum class RootKind : uint32_t {
+    kStack = MEMLEAK_SCAN_ROOT_STACK,
+    kRegisters = MEMLEAK_SCAN_ROOT_REGISTERS,
+    kData = MEMLEAK_SCAN_ROOT_DATA,
+    kMapping = MEMLEAK_SCAN_ROOT_MAPPING,
+};
 
 struct RootRange {
     uint64_t lo, hi;  // [lo, hi), readable in this process
@@ -55,7 +62,7 @@ struct ModuleSegment {
 // registers as they were on entry to the report.
 struct CallerState {
     uint64_t sp = 0;
-    uint64_t regs[8] = {};
+    uint64_t regs[12] = {};
     unsigned reg_count = 0;
     uint32_t tid = 0;
 };

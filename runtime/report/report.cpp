@@ -18,6 +18,7 @@
 #include "core/options.h"
 #include "core/reentry_guard.h"
 #include "report/scratch.h"
+#include "report/stop_world.h"
 #include "report/suppressions.h"
 #include "report/symbolizer.h"
 #include "report/writer.h"
@@ -29,18 +30,31 @@
 namespace memleak::report {
 namespace {
 
-struct Item {
-    uint64_t size;
-    uint32_t stack_id;
-    uint32_t unused;
-};
+using Item = BlockItem;
 
 struct Group {
     uint64_t bytes;
     uint64_t count;
     uint32_t stack_id;
     int32_t suppressed_by;  // pattern index, -1: not suppressed
+    uint32_t kind;          // MEMLEAK_SCAN_* class, or kUnclassified
+    uint32_t unused;
 };
+
+const char *kind_words(uint32_t kind) {
+    switch (kind) {
+    case MEMLEAK_SCAN_DEFINITELY_LOST:
+        return " definitely lost,";
+    case MEMLEAK_SCAN_INDIRECTLY_LOST:
+        return " indirectly lost,";
+    case MEMLEAK_SCAN_POSSIBLY_LOST:
+        return " possibly lost,";
+    case MEMLEAK_SCAN_STILL_REACHABLE:
+        return " still reachable,";
+    default:
+        return "";
+    }
+}
 
 // A thread that took the lock and was then interrupted by a signal whose
 // handler called exit() would wait forever on futex_lock, so the report
@@ -67,7 +81,7 @@ int copy_block(void *p, const memleak_table_block_t *b) {
     Scratch<Item> &items = *static_cast<Scratch<Item> *>(p);
     if (items.size() == items.capacity())
         return 1;
-    items.push(Item{b->size, b->stack_id, 0});
+    items.push(Item{b->size, b->stack_id, kUnclassified});
     return 0;
 }
 
@@ -246,7 +260,7 @@ bool print_frame(const Frame &f, void *p) {
 
 void print_group(Writer &w, memleak_table_t *table, Symbolizer &sym, const Group &g,
                  const Settings &settings) {
-    w.dec(g.bytes).str(" bytes in ").dec(g.count).str(" block(s) allocated from:\n");
+    w.dec(g.bytes).str(" bytes in ").dec(g.count).str(" block(s)").str(kind_words(g.kind)).str(" allocated from:\n");
     const uint64_t *pcs = nullptr;
     unsigned depth = 0;
     bool truncated = false;
@@ -278,9 +292,11 @@ int write_report(const memleak_introspect_t *ix, int fd, const Settings &setting
         return w.error();
     }
 
-    Scratch<Item> items;
-    unsigned in_flux = 0;
-    if (!snapshot(&table, items, &in_flux, &status)) {
+    const bool classified = settings.scan != nullptr && settings.scan->classified && settings.classified != nullptr;
+    Scratch<Item> own_items;
+    Scratch<Item> &items = classified ? *settings.classified : own_items;
+    unsigned in_flux = classified ? settings.scan->in_flux : 0;
+    if (!classified && !snapshot(&table, items, &in_flux, &status)) {
         w.str("memleak: out of memory for the report's copy of the table\n");
         w.flush();
         return w.error();
@@ -290,11 +306,13 @@ int write_report(const memleak_introspect_t *ix, int fd, const Settings &setting
         w.flush();
         return w.error();
     }
+    totals->classified = classified;
     if (items.size() == 0 && settings.at_exit)
         return 0;
 
-    std::sort(items.begin(), items.end(),
-              [](const Item &a, const Item &b) { return a.stack_id < b.stack_id; });
+    std::sort(items.begin(), items.end(), [](const Item &a, const Item &b) {
+        return a.kind != b.kind ? a.kind < b.kind : a.stack_id < b.stack_id;
+    });
     Scratch<Group> groups;
     if (!groups.reserve(items.size() + 1)) {
         w.str("memleak: out of memory for the report's copy of the table\n");
@@ -302,19 +320,26 @@ int write_report(const memleak_introspect_t *ix, int fd, const Settings &setting
         return w.error();
     }
     for (size_t i = 0; i < items.size(); ++i) {
-        if (groups.size() == 0 || groups[groups.size() - 1].stack_id != items[i].stack_id)
-            groups.push(Group{0, 0, items[i].stack_id, -1});
+        if (groups.size() == 0 || groups[groups.size() - 1].stack_id != items[i].stack_id ||
+            groups[groups.size() - 1].kind != items[i].kind)
+            groups.push(Group{0, 0, items[i].stack_id, -1, items[i].kind, 0});
         Group &g = groups[groups.size() - 1];
         g.bytes += items[i].size;
         g.count += 1;
     }
     std::sort(groups.begin(), groups.end(), [](const Group &a, const Group &b) {
+        if (a.kind != b.kind)
+            return a.kind < b.kind;
         if (a.bytes != b.bytes)
             return a.bytes > b.bytes;
         if (a.count != b.count)
             return a.count > b.count;
         return a.stack_id < b.stack_id;
     });
+
+    if (classified && settings.at_exit && !settings.show_reachable &&
+        std::none_of(groups.begin(), groups.end(), [](const Group &g) { return g.kind != MEMLEAK_SCAN_STILL_REACHABLE; }))
+        return 0;
 
     Symbolizer sym;
     sym.open(settings.debuginfod);
@@ -356,23 +381,60 @@ int write_report(const memleak_introspect_t *ix, int fd, const Settings &setting
         }
     }
 
-    uint64_t stacks = 0;
+    // Stacks listed (or summed up as not shown), and still-reachable stacks
+    // only counted when they are not listed.
+    uint64_t stacks = 0, reachable_stacks = 0;
+    const auto listed = [&](const Group &g) {
+        return g.suppressed_by < 0 && (!classified || settings.show_reachable || g.kind != MEMLEAK_SCAN_STILL_REACHABLE);
+    };
     for (const Group &g : groups) {
         if (g.suppressed_by >= 0) {
             totals->suppressed_bytes += g.bytes;
             totals->suppressed_blocks += g.count;
-        } else {
-            totals->bytes += g.bytes;
-            totals->blocks += g.count;
-            ++stacks;
+            continue;
         }
+        totals->bytes += g.bytes;
+        totals->blocks += g.count;
+        totals->kind_bytes[g.kind < 5 ? g.kind : 0] += g.bytes;
+        totals->kind_blocks[g.kind < 5 ? g.kind : 0] += g.count;
+        if (listed(g))
+            ++stacks;
+        else
+            ++reachable_stacks;
     }
+    if (classified && settings.at_exit && !settings.show_reachable && totals->failing_blocks() == 0 &&
+        totals->suppressed_blocks == 0)
+        return 0;
 
     w.str("==").dec(static_cast<uint64_t>(getpid())).str("== memleak: ");
     w.dec(totals->blocks).str(plural(totals->blocks, " live block (", " live blocks ("));
-    w.human(totals->bytes).str(settings.at_exit ? ") at exit, in " : ") now, in ");
-    w.dec(stacks).str(plural(stacks, " stack\n", " stacks\n"));
-    if (in_flux != 0)
+    w.human(totals->bytes).str(settings.at_exit ? ") at exit" : ") now");
+    if (classified) {
+        const uint64_t lost = totals->failing_blocks();
+        const uint64_t reachable = totals->kind_blocks[MEMLEAK_SCAN_STILL_REACHABLE];
+        w.str(": ").dec(lost).str(" lost (").human(totals->bytes - totals->kind_bytes[MEMLEAK_SCAN_STILL_REACHABLE]);
+        w.str(settings.show_reachable ? "), " : ") in ");
+        if (!settings.show_reachable)
+            w.dec(stacks).str(plural(stacks, " stack, ", " stacks, "));
+        w.dec(reachable).str(" still reachable (").human(totals->kind_bytes[MEMLEAK_SCAN_STILL_REACHABLE]).ch(')');
+        if (settings.show_reachable)
+            w.str(", in ").dec(stacks).str(plural(stacks, " stack", " stacks"));
+        w.ch('\n');
+    } else {
+        w.str(", in ").dec(stacks).str(plural(stacks, " stack\n", " stacks\n"));
+    }
+    if (settings.scan != nullptr && !classified)
+        w.str("memleak: blocks not classified (").str(settings.scan->why_not)
+            .str("); every live block is listed and counts for MEMLEAK_EXITCODE\n");
+    if (classified)
+        w.str("memleak: exit scan: checked ").dec(settings.scan->scanned_bytes).str(" bytes in ")
+            .dec(settings.scan->scan_ns / 1000).str(" us (").dec(settings.scan->scan_cpu_ns / 1000)
+            .str(" us on the CPU); ").dec(settings.scan->stopped_threads)
+            .str(plural(settings.scan->stopped_threads, " other thread", " other threads")).str(" stopped for it\n");
+    if (in_flux != 0 && classified)
+        w.str("memleak: ").dec(in_flux).str(plural(in_flux, " shard was", " shards were"))
+            .str(" being changed by a thread stopped for the scan and read as it was; a block may be missing or extra\n");
+    else if (in_flux != 0)
         w.str("memleak: ").dec(in_flux).str(plural(in_flux, " shard was", " shards were"))
             .str(" locked for too long and read while changing; a block may be missing or extra\n");
     if (table.header.flags & MEMLEAK_FLAG_DISABLED)
@@ -383,7 +445,7 @@ int write_report(const memleak_introspect_t *ix, int fd, const Settings &setting
 
     uint64_t shown = 0, hidden_bytes = 0, hidden_blocks = 0;
     for (const Group &g : groups) {
-        if (g.suppressed_by >= 0)
+        if (!listed(g))
             continue;
         if (shown < settings.groups) {
             print_group(w, &table, sym, g, settings);
@@ -397,10 +459,24 @@ int write_report(const memleak_introspect_t *ix, int fd, const Settings &setting
         w.str("... ").dec(stacks - shown).str(plural(stacks - shown, " more stack (", " more stacks ("))
             .dec(hidden_bytes).str(" bytes in ").dec(hidden_blocks)
             .str(" blocks) not shown (MEMLEAK_REPORT_GROUPS=").dec(settings.groups).str(")\n");
+    if (classified && !settings.show_reachable && totals->kind_blocks[MEMLEAK_SCAN_STILL_REACHABLE] != 0)
+        w.str("Still reachable: ").dec(totals->kind_bytes[MEMLEAK_SCAN_STILL_REACHABLE]).str(" bytes in ")
+            .dec(totals->kind_blocks[MEMLEAK_SCAN_STILL_REACHABLE]).str(" blocks, in ").dec(reachable_stacks)
+            .str(plural(reachable_stacks, " stack", " stacks")).str(" (MEMLEAK_REPORT_REACHABLE=1 lists them)\n");
     if (totals->suppressed_blocks != 0)
         w.str("Suppressed: ").dec(totals->suppressed_bytes).str(" bytes in ").dec(totals->suppressed_blocks)
             .str(" blocks (by ").dec(patterns_used).str(plural(patterns_used, " pattern)\n", " patterns)\n"));
-    w.str("SUMMARY: memleak: ").dec(totals->bytes).str(" bytes in ").dec(totals->blocks).str(" blocks\n");
+    if (classified) {
+        const uint64_t *kb = totals->kind_bytes, *kn = totals->kind_blocks;
+        w.str("SUMMARY: memleak: ").dec(totals->bytes - kb[MEMLEAK_SCAN_STILL_REACHABLE]).str(" bytes lost in ")
+            .dec(totals->failing_blocks()).str(" blocks (definitely ").dec(kb[MEMLEAK_SCAN_DEFINITELY_LOST])
+            .str(" in ").dec(kn[MEMLEAK_SCAN_DEFINITELY_LOST]).str(", indirectly ").dec(kb[MEMLEAK_SCAN_INDIRECTLY_LOST])
+            .str(" in ").dec(kn[MEMLEAK_SCAN_INDIRECTLY_LOST]).str(", possibly ").dec(kb[MEMLEAK_SCAN_POSSIBLY_LOST])
+            .str(" in ").dec(kn[MEMLEAK_SCAN_POSSIBLY_LOST]).str("); ").dec(kb[MEMLEAK_SCAN_STILL_REACHABLE])
+            .str(" bytes still reachable in ").dec(kn[MEMLEAK_SCAN_STILL_REACHABLE]).str(" blocks\n");
+    } else {
+        w.str("SUMMARY: memleak: ").dec(totals->bytes).str(" bytes in ").dec(totals->blocks).str(" blocks\n");
+    }
     w.flush();
     return w.error();
 }
@@ -495,7 +571,8 @@ int open_output(const char *spec, bool *close_after) {
     return fd;
 }
 
-int report_to(const char *spec, bool at_exit, Totals *totals) {
+int report_to(const char *spec, bool at_exit, Totals *totals, const ExitScan *scan = nullptr,
+              Scratch<BlockItem> *classified = nullptr) {
     const Options &opts = options();
     bool close_after = false;
     const int fd = open_output(spec, &close_after);
@@ -507,71 +584,13 @@ int report_to(const char *spec, bool at_exit, Totals *totals) {
     settings.suppressions = opts.suppressions;
     settings.at_exit = at_exit;
     settings.debuginfod = opts.debuginfod != 0;
+    settings.show_reachable = opts.report_reachable != 0;
+    settings.scan = scan;
+    settings.classified = classified;
     int err = write_report(&memleak_introspect, fd, settings, totals);
     if (close_after && close(fd) != 0 && err == 0 && errno != EINTR)
         err = errno;
     return err;
-}
-
-// Whether task `name` of /proc/self/task (open as `dir`) has exited: under
-// ptrace an exited thread stays listed, a zombie, until its tracer reaps it,
-// so being listed does not mean running. Unknown counts as alive.
-bool task_exited(int dir, const char *name) {
-    char path[32];
-    size_t n = 0;
-    for (; name[n] != '\0' && n + 6 < sizeof path; ++n)
-        path[n] = name[n];
-    memcpy(path + n, "/stat", 6);
-    const int fd = openat(dir, path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT;  // reaped since it was listed
-    char buf[512];
-    ssize_t got;
-    do
-        got = read(fd, buf, sizeof buf - 1);
-    while (got < 0 && errno == EINTR);
-    close(fd);
-    if (got <= 0)
-        return false;
-    buf[got] = '\0';
-    // "tid (comm) S ...": comm may hold anything, so the state follows the
-    // last ')'.
-    const char *paren = strrchr(buf, ')');
-    if (paren == nullptr || paren[1] != ' ')
-        return false;
-    return paren[2] == 'Z' || paren[2] == 'X' || paren[2] == 'x';
-}
-
-// Whether the process has threads besides this one still running, from
-// /proc/self/task (read with getdents64: no allocation). Unknown counts as
-// yes.
-bool other_threads_alive() {
-    const int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return true;
-    char self[24];
-    {
-        char digits[20];
-        size_t k = 0;
-        for (uint64_t tid = static_cast<uint64_t>(syscall(SYS_gettid)); tid != 0 || k == 0; tid /= 10)
-            digits[k++] = static_cast<char>('0' + tid % 10);
-        size_t n = 0;
-        while (k > 0)
-            self[n++] = digits[--k];
-        self[n] = '\0';
-    }
-    alignas(8) char buf[4096];
-    bool others = false;
-    long n;
-    while (!others && (n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
-        for (long at = 0; at < n && !others; at += reinterpret_cast<const struct dirent64 *>(buf + at)->d_reclen) {
-            const auto *d = reinterpret_cast<const struct dirent64 *>(buf + at);
-            if (d->d_name[0] != '.' && strcmp(d->d_name, self) != 0 && !task_exited(fd, d->d_name))
-                others = true;
-        }
-    }
-    close(fd);
-    return others || n < 0;
 }
 
 // glibc and libstdc++ keep some blocks until the process ends (stdio
@@ -651,10 +670,31 @@ void flush_streams_like_exit() {
 
 }  // namespace
 
-void exit_report() {
+// The calling thread's live stack starts at this function's frame (the
+// frames of exit() and of whatever called it lie above), and its
+// callee-saved registers still hold what those frames keep in registers.
+__attribute__((noinline)) void exit_report() {
     const Options &opts = options();
     if (opts.report[0] == '\0' && opts.exitcode == 0)
         return;
+    CallerState caller;
+    caller.sp = reinterpret_cast<uint64_t>(__builtin_frame_address(0));
+    caller.tid = static_cast<uint32_t>(syscall(SYS_gettid));
+#if defined(__x86_64__)
+    __asm__ volatile("mov %%rbx, 0(%0)\n\tmov %%rbp, 8(%0)\n\tmov %%r12, 16(%0)\n\t"
+                     "mov %%r13, 24(%0)\n\tmov %%r14, 32(%0)\n\tmov %%r15, 40(%0)"
+                     :
+                     : "r"(caller.regs)
+                     : "memory");
+    caller.reg_count = 6;
+#elif defined(__aarch64__)
+    __asm__ volatile("stp x19, x20, [%0]\n\tstp x21, x22, [%0, #16]\n\tstp x23, x24, [%0, #32]\n\t"
+                     "stp x25, x26, [%0, #48]\n\tstp x27, x28, [%0, #64]\n\tstr x29, [%0, #80]"
+                     :
+                     : "r"(caller.regs)
+                     : "memory");
+    caller.reg_count = 11;
+#endif
     const int saved_errno = errno;
     EnvironmentCopy environment;
     if (opts.debuginfod != 0)
@@ -663,14 +703,17 @@ void exit_report() {
     char **const after_release = environ;
     if (released && after_release == nullptr && environment.get() != nullptr)
         environ = environment.get();  // this thread is alone (released)
+    Scratch<BlockItem> items;
+    ExitScan scan;
+    classify_at_exit(&memleak_introspect, caller, &items, &scan);
     Totals totals;
-    const int err = report_to(opts.report[0] != '\0' ? opts.report : "stderr", true, &totals);
+    const int err = report_to(opts.report[0] != '\0' ? opts.report : "stderr", true, &totals, &scan, &items);
     environ = after_release;
     if (err != 0 && opts.report[0] != '\0') {
         Writer w(STDERR_FILENO);
         w.str("memleak: MEMLEAK_REPORT=").str(opts.report).str(": ").str(open_error_text(err)).ch('\n');
     }
-    if (opts.exitcode != 0 && totals.blocks != 0) {
+    if (opts.exitcode != 0 && totals.failing_blocks() != 0) {
         if (!released)
             flush_streams_like_exit();
         _exit(opts.exitcode);

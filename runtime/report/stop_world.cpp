@@ -88,6 +88,42 @@ void task_dir(char *out, uint32_t pid) {
     memcpy(out, "/task", 6);
 }
 
+// Whether thread `tid` (listed in /proc/PID/task, `dir`) has exited: under
+// ptrace an exited thread stays listed, a zombie, until its tracer reaps it,
+// so being listed does not mean running. Unknown counts as alive.
+bool task_exited(const char *dir, uint32_t tid) {
+    char path[64];
+    size_t n = strlen(dir);
+    memcpy(path, dir, n);
+    path[n++] = '/';
+    char digits[12];
+    int k = 0;
+    do
+        digits[k++] = static_cast<char>('0' + tid % 10);
+    while ((tid /= 10) != 0);
+    while (k > 0)
+        path[n++] = digits[--k];
+    memcpy(path + n, "/stat", 6);
+    const int fd = static_cast<int>(syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC));
+    if (fd < 0)
+        return errno == ENOENT;  // reaped since it was listed
+    char buf[512];
+    long got;
+    do
+        got = syscall(SYS_read, fd, buf, sizeof buf - 1);
+    while (got < 0 && errno == EINTR);
+    syscall(SYS_close, fd);
+    if (got <= 0)
+        return false;
+    buf[got] = '\0';
+    // "tid (comm) S ...": comm may hold anything, so the state follows the
+    // last ')'.
+    const char *paren = strrchr(buf, ')');
+    if (paren == nullptr || paren[1] != ' ')
+        return false;
+    return paren[2] == 'Z' || paren[2] == 'X' || paren[2] == 'x';
+}
+
 // A number after `key` in a small /proc text file (status), or -1.
 long read_proc_number(const char *path, const char *key) {
     const int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -238,8 +274,9 @@ int tracer_main(void *arg) {
                 return;
             }
             if (syscall(SYS_ptrace, PTRACE_SEIZE, tid, nullptr, nullptr) != 0) {
-                // A thread that has just exited is no reason to give up.
-                if (errno != ESRCH)
+                // A thread that has just exited (and a zombie a debugger has
+                // not reaped) is no reason to give up.
+                if (errno != ESRCH && !task_exited(dir, tid))
                     attach_error = errno;
                 return;
             }
@@ -300,10 +337,13 @@ bool yama_needs_ptracer() {
 }  // namespace
 
 bool other_threads_alive() {
-    unsigned threads = 0;
-    if (!for_each_task("/proc/self/task", [&](uint32_t) { ++threads; }))
+    const uint32_t self = static_cast<uint32_t>(syscall(SYS_gettid));
+    char dir[32];
+    task_dir(dir, static_cast<uint32_t>(getpid()));
+    bool others = false;
+    if (!for_each_task("/proc/self/task", [&](uint32_t tid) { others = others || (tid != self && !task_exited(dir, tid)); }))
         return true;
-    return threads != 1;
+    return others;
 }
 
 WorldStop::Result WorldStop::stop() {

@@ -70,9 +70,13 @@ def add_run(sub):
                      help="LeakSanitizer-style `leak:PATTERN` lines; matching stacks are "
                           "left out of the exit report and of --fail-on-leak")
     run.add_argument("--fail-on-leak", action="store_true",
-                     help="exit with status %d if blocks are still live at exit (report on "
-                          "stderr unless --report); a clean program keeps its status"
+                     help="exit with status %d if lost blocks (definitely, indirectly or "
+                          "possibly lost) remain at exit (report on stderr unless --report); "
+                          "a program whose blocks are all still reachable keeps its status"
                           % LEAK_EXIT_CODE)
+    run.add_argument("--show-reachable", action="store_true",
+                     help="list still-reachable blocks in the exit report too (by default "
+                          "only lost blocks are listed and one line sums up the rest)")
     run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- PROG ARGS",
                      help="the program and its arguments")
 

@@ -19,7 +19,8 @@ def cmd_run(opts, layout):
         report = report or "stderr"
     if report and report != "stderr":
         report = os.path.abspath(report)
-    env = launch.preload_env(runtime, opts.depth, suppressions, report, exitcode)
+    env = launch.preload_env(runtime, opts.depth, suppressions, report, exitcode,
+                             opts.show_reachable)
     return launch.wait_forwarding(command, env, executable=prog)
 
 

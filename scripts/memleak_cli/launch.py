@@ -15,7 +15,8 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
              signal.SIGUSR1, signal.SIGUSR2)
 
 
-def preload_env(runtime, depth=None, suppressions=None, report=None, exitcode=None):
+def preload_env(runtime, depth=None, suppressions=None, report=None, exitcode=None,
+                show_reachable=False):
     env = dict(os.environ)
     # ld.so splits LD_PRELOAD at spaces and colons, with no way to quote,
     # and LD_LIBRARY_PATH at colons and semicolons only: a runtime in a
@@ -40,6 +41,8 @@ def preload_env(runtime, depth=None, suppressions=None, report=None, exitcode=No
         env["MEMLEAK_REPORT"] = report
     if exitcode is not None:
         env["MEMLEAK_EXITCODE"] = str(exitcode)
+    if show_reachable:
+        env["MEMLEAK_REPORT_REACHABLE"] = "1"
     return env
 
 

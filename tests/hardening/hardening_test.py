@@ -108,7 +108,7 @@ class ReportFileTests(unittest.TestCase):
         made = os.listdir(self.dir)
         self.assertEqual(len(made), 1, made)
         with open(os.path.join(self.dir, made[0])) as f:
-            self.assertIn("SUMMARY: memleak: 100 bytes in 1 blocks", f.read())
+            self.assertIn("SUMMARY: memleak: 100 bytes lost in 1 blocks", f.read())
         mine = os.path.join(self.dir, "mine.txt")
         with open(mine, "w") as f:
             f.write("Z" * 100000)
@@ -175,7 +175,7 @@ class SuppressionsFifoTests(unittest.TestCase):
         r = run([program("leak_once")],
                 {"MEMLEAK_REPORT": "stderr", "MEMLEAK_SUPPRESSIONS": fifo}, timeout=20)
         self.assertEqual((r.returncode, r.stdout), (0, "done\n"))
-        self.assertIn("SUMMARY: memleak: 100 bytes in 1 blocks", r.stderr)
+        self.assertIn("SUMMARY: memleak: 100 bytes lost in 1 blocks", r.stderr)
 
     def test_fifo_written_late_is_read(self):
         fifo = os.path.join(self.dir, "supp")
@@ -186,7 +186,7 @@ class SuppressionsFifoTests(unittest.TestCase):
                 {"MEMLEAK_REPORT": "stderr", "MEMLEAK_SUPPRESSIONS": fifo})
         self.assertEqual((r.returncode, r.stdout), (0, "done\n"))
         self.assertIn("Suppressed: 100 bytes in 1 blocks (by 1 pattern)", r.stderr)
-        self.assertIn("SUMMARY: memleak: 0 bytes in 0 blocks", r.stderr)
+        self.assertIn("SUMMARY: memleak: 0 bytes lost in 0 blocks", r.stderr)
 
     def test_process_substitution_is_read(self):
         script = ('MEMLEAK_SUPPRESSIONS=<(echo leak:main) MEMLEAK_REPORT=stderr '

@@ -4,7 +4,7 @@
 
 find_package(Threads REQUIRED)
 
-foreach(_src report_leaks.c report_leaks_cpp.cpp report_clean.c report_clean_cpp.cpp
+foreach(_src report_leaks.c report_leaks_cpp.cpp report_lost.c report_spinning.c report_clean.c report_clean_cpp.cpp
              report_cap.c report_midrun.c report_busy_exit.c report_fork.c)
   get_filename_component(_name ${_src} NAME_WE)
   add_executable(${_name} ${_src})
@@ -58,7 +58,7 @@ set(_report_env
   REPORT_BIN_DIR=${CMAKE_CURRENT_BINARY_DIR}
   PYTHONDONTWRITEBYTECODE=1
 )
-foreach(_case Leaks CxxLeaks Clang Clean ExitCode Cap Frames Suppressions Midrun BusyExit Fork)
+foreach(_case Leaks CxxLeaks Clang Kinds Clean ExitCode Cap Frames Suppressions Midrun BusyExit Spinning UnderGdb Fork)
   add_test(NAME report.${_case}
     COMMAND /usr/bin/python3 -m unittest -v report_test.${_case}Tests
     WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})

@@ -1,10 +1,16 @@
 """Exit report and memleak_report() checked against the test programs' marks.
 
 Each test program marks its leaking lines with a comment
-`LEAK: name bytes=B blocks=N [frame=any] [inlined_into=CALLER]`; callers of
-inlined helpers are marked `CALL: CALLER`. The tests run the programs with
-libmemleak.so preloaded and look for each mark's file:line in the report,
-with its byte and block counts. No expected output is stored anywhere else.
+`LEAK: name bytes=B blocks=N [kind=KIND] [frame=any] [inlined_into=CALLER]`;
+callers of inlined helpers are marked `CALL: CALLER`. The tests run the
+programs with libmemleak.so preloaded and look for each mark's file:line in
+the report, with its byte and block counts and, where marked, the class the
+exit scan gives its blocks. No expected output is stored anywhere else.
+
+Most programs keep their blocks in globals: still reachable at exit, which
+the report lists only with MEMLEAK_REPORT_REACHABLE=1 (the tests of what
+stacks, lines and counts look like ask for that); report_lost.c builds
+blocks of every class.
 
 Environment: MEMLEAK_LIB (libmemleak.so), REPORT_BIN_DIR (the built test
 programs; their sources sit next to this file).
@@ -12,6 +18,7 @@ programs; their sources sit next to this file).
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,7 +34,13 @@ MARK_RE = re.compile(r"LEAK:\s*(\w+)\s+bytes=(\d+)\s+blocks=(\d+)((?:\s+\w+=\w+)
 CALL_RE = re.compile(r"CALL:\s*(\w+)")
 HEADER_RE = re.compile(
     r"^==(\d+)== memleak: (\d+) live blocks? \(([^)]*)\) (at exit|now), in (\d+) stacks?$")
-GROUP_RE = re.compile(r"^(\d+) bytes in (\d+) block\(s\) allocated from:$")
+# At exit, classified; the stack count comes before the still-reachable
+# part when only lost stacks are listed, after it when all are.
+CLASSIFIED_HEADER_RE = re.compile(
+    r"^==(\d+)== memleak: (\d+) live blocks? \(([^)]*)\) (at exit): (\d+) lost \(([^)]*)\)"
+    r"(?: in (\d+) stacks?)?, (\d+) still reachable \(([^)]*)\)(?:, in (\d+) stacks?)?$")
+KINDS = ("definitely lost", "indirectly lost", "possibly lost", "still reachable")
+GROUP_RE = re.compile(r"^(\d+) bytes in (\d+) block\(s\)(?: (%s),)? allocated from:$" % "|".join(KINDS))
 FRAME_RE = re.compile(r"^    #(\d+) 0x([0-9a-f]+)(?: in (.*))?$")
 MORE_FRAMES_RE = re.compile(r"^    \.\.\. (\d+) more frames? \(MEMLEAK_REPORT_FRAMES=(\d+)\)$")
 OMITTED_RE = re.compile(
@@ -35,6 +48,13 @@ OMITTED_RE = re.compile(
     r"\(MEMLEAK_REPORT_GROUPS=(\d+)\)$")
 SUPPRESSED_RE = re.compile(r"^Suppressed: (\d+) bytes in (\d+) blocks \(by (\d+) patterns?\)$")
 SUMMARY_RE = re.compile(r"^SUMMARY: memleak: (\d+) bytes in (\d+) blocks$")
+CLASSIFIED_SUMMARY_RE = re.compile(
+    r"^SUMMARY: memleak: (\d+) bytes lost in (\d+) blocks \(definitely (\d+) in (\d+), "
+    r"indirectly (\d+) in (\d+), possibly (\d+) in (\d+)\); (\d+) bytes still reachable in (\d+) blocks$")
+SCAN_RE = re.compile(r"^memleak: exit scan: checked (\d+) bytes in (\d+) us \((\d+) us on the CPU\); "
+                     r"(\d+) other threads? stopped for it$")
+STILL_REACHABLE_RE = re.compile(
+    r"^Still reachable: (\d+) bytes in (\d+) blocks, in (\d+) stacks? \(MEMLEAK_REPORT_REACHABLE=1 lists them\)$")
 
 
 class Mark:
@@ -91,9 +111,13 @@ class Report:
 
     def __init__(self, text):
         self.text = text
-        self.header = None
-        self.groups = []  # (bytes, blocks, [Frame], more_frames)
+        self.header = None  # (pid, blocks, size text, when, listed stacks)
+        self.groups = []  # (bytes, blocks, [Frame], more_frames, kind or None)
         self.omitted = self.suppressed = self.summary = None
+        # Classified reports: lost and still-reachable (bytes, blocks), the
+        # SUMMARY's (bytes, blocks) per kind, the "Still reachable:" line.
+        self.lost = self.reachable = self.still_reachable = self.scan = None
+        self.kinds = {}
         self.notes = []
         lines = text.splitlines()
         for line in lines:
@@ -104,9 +128,16 @@ class Report:
                 assert self.header is None, "two headers:\n" + text
                 self.header = m.groups()
                 continue
+            m = CLASSIFIED_HEADER_RE.match(line)
+            if m:
+                assert self.header is None, "two headers:\n" + text
+                g = m.groups()
+                self.header = (g[0], g[1], g[2], g[3], g[6] if g[6] is not None else g[9])
+                self.header_lost_blocks, self.header_reachable_blocks = int(g[4]), int(g[7])
+                continue
             m = GROUP_RE.match(line)
             if m:
-                self.groups.append([int(m.group(1)), int(m.group(2)), [], 0])
+                self.groups.append([int(m.group(1)), int(m.group(2)), [], 0, m.group(3)])
                 continue
             m = FRAME_RE.match(line)
             if m and self.groups:
@@ -128,12 +159,29 @@ class Report:
             if m:
                 self.summary = (int(m.group(1)), int(m.group(2)))
                 continue
+            m = CLASSIFIED_SUMMARY_RE.match(line)
+            if m:
+                v = [int(x) for x in m.groups()]
+                self.lost, self.reachable = (v[0], v[1]), (v[8], v[9])
+                self.kinds = {"definitely lost": (v[2], v[3]), "indirectly lost": (v[4], v[5]),
+                              "possibly lost": (v[6], v[7]), "still reachable": (v[8], v[9])}
+                self.summary = (v[0] + v[8], v[1] + v[9])
+                continue
+            m = SCAN_RE.match(line)
+            if m:
+                self.scan = tuple(int(x) for x in m.groups())
+                continue
+            m = STILL_REACHABLE_RE.match(line)
+            if m:
+                self.still_reachable = tuple(int(x) for x in m.groups())
+                continue
             if line.startswith("memleak: ") or line.startswith("    ..."):
                 self.notes.append(line)
                 continue
             raise AssertionError("unexpected report line %r in:\n%s" % (line, text))
         if lines:
-            assert SUMMARY_RE.match(lines[-1]), "report does not end with SUMMARY:\n" + text
+            assert SUMMARY_RE.match(lines[-1]) or CLASSIFIED_SUMMARY_RE.match(lines[-1]), \
+                "report does not end with SUMMARY:\n" + text
 
     def groups_at(self, mark):
         return [g for g in self.groups if any(f.at(mark.path, mark.line) for f in g[2])]
@@ -168,9 +216,10 @@ class ReportCase(unittest.TestCase):
         cls.tmp.cleanup()
 
     def report_of(self, prog, env=None, args=(), expect_rc=0):
-        """Runs `prog` with MEMLEAK_REPORT=<dir>/NAME.%p; returns (Report, result)."""
+        """Runs `prog` with MEMLEAK_REPORT=<dir>/NAME.%p, listing still-reachable
+        blocks too unless `env` says otherwise; returns (Report, result)."""
         pattern = os.path.join(self.tmp.name, "%s.%%p" % self.id().rsplit(".", 1)[-1])
-        full_env = {"MEMLEAK_REPORT": pattern}
+        full_env = {"MEMLEAK_REPORT": pattern, "MEMLEAK_REPORT_REACHABLE": "1"}
         full_env.update(env or {})
         res = run([program(prog)] + list(args), env=full_env)
         self.assertEqual(res.returncode, expect_rc, res.stderr.decode(errors="replace"))
@@ -187,8 +236,10 @@ class ReportCase(unittest.TestCase):
     def check_mark(self, report, mark, calls=None):
         groups = report.groups_at(mark)
         self.assertEqual(len(groups), 1, "%r: expected one stack through it in:\n%s" % (mark, report.text))
-        nbytes, blocks, frames, _ = groups[0]
+        nbytes, blocks, frames, _, kind = groups[0]
         self.assertEqual((nbytes, blocks), (mark.bytes, mark.blocks), "%r in:\n%s" % (mark, report.text))
+        if "kind" in mark.opts:
+            self.assertEqual(kind, mark.opts["kind"].replace("_", " "), "%r in:\n%s" % (mark, report.text))
         if mark.opts.get("frame") != "any":
             self.assertTrue(frames[0].at(mark.path, mark.line),
                             "%r: frame #0 is not the marked line:\n%s" % (mark, report.text))
@@ -251,7 +302,7 @@ class LeaksTests(ReportCase):
                          "memleak: MEMLEAK_REPORT=%s: No such file or directory\n" % bad)
 
     def test_report_to_stderr(self):
-        res = run([program("report_leaks")], env={"MEMLEAK_REPORT": "stderr"})
+        res = run([program("report_leaks")], env={"MEMLEAK_REPORT": "stderr", "MEMLEAK_REPORT_REACHABLE": "1"})
         self.assertEqual(res.returncode, 0)
         report = Report(res.stderr.decode())
         marks, _ = read_marks("report_leaks.c")
@@ -272,7 +323,7 @@ class CxxLeaksTests(ReportCase):
 
     def test_frame0_is_the_new_expression_not_operator_new(self):
         report, _ = self.report_of("report_leaks_cpp")
-        for _, _, frames, _ in report.groups:
+        for _, _, frames, _, _ in report.groups:
             self.assertNotIn("operator new", frames[0].function or "", report.text)
 
     def test_names_are_demangled(self):
@@ -348,18 +399,28 @@ class CleanTests(ReportCase):
 
 
 class ExitCodeTests(ReportCase):
+    """MEMLEAK_EXITCODE counts lost blocks only."""
 
     def test_leaky_program_exits_with_the_code(self):
-        res = run([program("report_leaks")], env={"MEMLEAK_EXITCODE": "23"})
+        res = run([program("report_lost")], env={"MEMLEAK_EXITCODE": "23"})
         self.assertEqual(res.returncode, 23)
-        self.assertEqual(res.stdout, b"report_leaks done\n")
+        self.assertEqual(res.stdout, b"report_lost done\n")
         # Without MEMLEAK_REPORT the reason goes to stderr.
         report = Report(res.stderr.decode())
-        marks, _ = read_marks("report_leaks.c")
-        self.assertEqual(report.summary[0], sum(m.bytes for m in marks.values()))
+        marks, _ = read_marks("report_lost.c")
+        self.assertEqual(report.lost[0], sum(m.bytes for m in marks.values()
+                                             if m.opts["kind"] != "still_reachable"))
+
+    def test_program_that_keeps_its_caches_passes(self):
+        for prog in ("report_leaks", "report_leaks_cpp"):
+            res = run([program(prog)], env={"MEMLEAK_EXITCODE": "23"})
+            self.assertEqual((res.returncode, res.stderr), (0, b""), prog)
+            report, _ = self.report_of(prog, env={"MEMLEAK_EXITCODE": "23"})
+            self.assertEqual(report.lost, (0, 0), report.text)
+            self.assertGreater(report.reachable[1], 0, report.text)
 
     def test_code_after_writing_the_report_file(self):
-        report, res = self.report_of("report_leaks_cpp", env={"MEMLEAK_EXITCODE": "23"}, expect_rc=23)
+        report, res = self.report_of("report_lost", env={"MEMLEAK_EXITCODE": "23"}, expect_rc=23)
         self.assertIsNotNone(report.summary)
         self.assertEqual(res.stderr, b"")
 
@@ -375,10 +436,59 @@ class ExitCodeTests(ReportCase):
     def test_fully_suppressed_leaks_exit_zero(self):
         supp = os.path.join(self.tmp.name, "all.supp")
         with open(supp, "w") as f:
-            f.write("leak:report_leaks.c\n")
-        report, _ = self.report_of("report_leaks", env={"MEMLEAK_EXITCODE": "23",
-                                                        "MEMLEAK_SUPPRESSIONS": supp})
+            f.write("leak:report_lost.c\n")
+        report, _ = self.report_of("report_lost", env={"MEMLEAK_EXITCODE": "23",
+                                                       "MEMLEAK_SUPPRESSIONS": supp})
         self.assertEqual(report.summary, (0, 0), report.text)
+        self.assertEqual(report.suppressed[:2], (1044, 7), report.text)
+
+
+class KindsTests(ReportCase):
+    """The exit scan's classes, on blocks built to fall in each."""
+
+    def lost_marks(self):
+        marks, _ = read_marks("report_lost.c")
+        return marks, [m for m in marks.values() if m.opts["kind"] != "still_reachable"]
+
+    def test_lost_blocks_listed_reachable_summed_up(self):
+        marks, lost = self.lost_marks()
+        report, _ = self.report_of("report_lost", env={"MEMLEAK_REPORT_REACHABLE": "0"})
+        for mark in lost:
+            self.check_mark(report, mark)
+        self.assertEqual(report.groups_at(marks["kept"]), [])
+        self.assertEqual(len(report.groups), len(lost), report.text)
+        kinds = [g[4] for g in report.groups]
+        self.assertEqual(kinds, sorted(kinds, key=KINDS.index), "definitely, indirectly, then possibly lost")
+        self.assertEqual(report.still_reachable, (500, 1, 1), report.text)
+        self.assertEqual(report.lost, (sum(m.bytes for m in lost), sum(m.blocks for m in lost)))
+        self.assertEqual(report.kinds["definitely lost"], (48 + 192, 4))
+        self.assertEqual(report.kinds["indirectly lost"], (48, 1))
+        self.assertEqual(report.kinds["possibly lost"], (256, 1))
+        self.assertEqual(report.reachable, (500, 1))
+        pid, nblocks, _, when, nstacks = report.header
+        self.assertEqual((int(nblocks), when, int(nstacks)), (7, "at exit", len(lost)))
+        self.assertEqual((report.header_lost_blocks, report.header_reachable_blocks), (6, 1))
+        checked, _, _, stopped = report.scan
+        self.assertGreaterEqual(checked, 500, "the kept block was read")
+        self.assertEqual(stopped, 0)
+
+    def test_reachable_listed_on_request(self):
+        marks, lost = self.lost_marks()
+        report, _ = self.report_of("report_lost")
+        for mark in marks.values():
+            self.check_mark(report, mark)
+        self.assertIsNone(report.still_reachable)
+        self.assertEqual(report.groups[-1][4], "still reachable")
+        self.assertEqual(int(report.header[4]), len(marks))
+
+    def test_nothing_lost_is_silent(self):
+        for env in ({}, {"MEMLEAK_EXITCODE": "23"}):
+            path = os.path.join(self.tmp.name, "quiet")
+            res = run([program("report_leaks")], env=dict(env, MEMLEAK_REPORT=path))
+            self.assertEqual((res.returncode, res.stderr), (0, b""))
+            with open(path) as f:
+                self.assertEqual(f.read(), "")
+            os.unlink(path)
 
 
 class CapTests(ReportCase):
@@ -413,7 +523,7 @@ class FramesTests(ReportCase):
         full, _ = self.report_of("report_leaks")
         capped, _ = self.report_of("report_leaks", env={"MEMLEAK_REPORT_FRAMES": "1"})
         self.assertEqual(len(capped.groups), len(full.groups))
-        for (fb, fn, fframes, _), (cb, cn, cframes, more) in zip(full.groups, capped.groups):
+        for (fb, fn, fframes, _, _), (cb, cn, cframes, more, _) in zip(full.groups, capped.groups):
             self.assertEqual((fb, fn), (cb, cn))
             self.assertEqual(len(cframes), 1)
             self.assertEqual(more, len(fframes) - 1, capped.text)
@@ -527,8 +637,72 @@ class BusyExitTests(ReportCase):
                 self.assertIn(res.returncode, (0, 23), res.stderr)
                 with open(env["MEMLEAK_REPORT"]) as f:
                     report = Report(f.read())
-                if report.summary is not None:
-                    self.assertEqual(res.returncode, 23 if "MEMLEAK_EXITCODE" in env else 0)
+                lost = report.lost[1] if report.lost is not None else (report.summary or (0, 0))[1]
+                self.assertEqual(res.returncode, 23 if "MEMLEAK_EXITCODE" in env and lost else 0,
+                                 report.text)
+
+
+class SpinningTests(ReportCase):
+    """main returns while another thread spins without entering the kernel:
+    the scan stops it, reads its stack, and lets the exit go on."""
+
+    def test_spinning_thread_stopped_and_its_stack_read(self):
+        marks, _ = read_marks("report_spinning.c")
+        for attempt in range(3):
+            report, res = self.report_of("report_spinning", env={"MEMLEAK_EXITCODE": "23"}, expect_rc=23)
+            self.assertEqual(res.stdout, b"report_spinning done\n")
+            for mark in marks.values():
+                self.check_mark(report, mark)
+            self.assertEqual(report.scan[3], 1, "one other thread stopped:\n" + report.text)
+            self.assertEqual(report.notes, [], report.text)
+
+
+class UnderGdbTests(ReportCase):
+    """A program run under gdb: ptrace is gdb's, so threads cannot be
+    stopped for the scan. Alone, a program needs no stopping and is
+    classified; with another thread running, the blocks are listed
+    unclassified with one line saying why, and all of them count."""
+
+    def gdb_run(self, prog, env):
+        gdb = shutil.which("gdb")
+        if gdb is None:
+            self.skipTest("gdb is not installed")
+        pattern = os.path.join(self.tmp.name, "%s.%%p" % self.id().rsplit(".", 1)[-1])
+        cmds = ["set startup-with-shell off",
+                "set environment MEMLEAK_REPORT=" + pattern]
+        cmds += ["set environment %s=%s" % kv for kv in ld_preload.variables(LIB).items()]
+        cmds += ["set environment %s=%s" % kv for kv in env.items()]
+        args = [gdb, "-nx", "-batch"]
+        for c in cmds + ["run"]:
+            args += ["-ex", c]
+        res = run(args + ["--args", program(prog)], preload=False, timeout=300)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        path = pattern.replace("%p", str(res_pid(self, pattern)))
+        with open(path) as f:
+            text = f.read()
+        os.unlink(path)
+        return Report(text), res.stdout.decode(errors="replace")
+
+    def test_alone_classified(self):
+        marks, _ = read_marks("report_lost.c")
+        report, out = self.gdb_run("report_lost", {"MEMLEAK_EXITCODE": "23"})
+        for mark in marks.values():
+            if mark.opts["kind"] != "still_reachable":
+                self.check_mark(report, mark)
+        self.assertEqual(report.still_reachable, (500, 1, 1), report.text)
+        self.assertIn("exited with code 027", out)
+
+    def test_running_thread_leaves_blocks_unclassified(self):
+        marks, _ = read_marks("report_spinning.c")
+        report, out = self.gdb_run("report_spinning", {"MEMLEAK_EXITCODE": "23"})
+        self.assertEqual(len(report.notes), 1, report.text)
+        self.assertRegex(report.notes[0], r"^memleak: blocks not classified \(the process is traced")
+        self.assertIsNone(report.lost)
+        for mark in marks.values():
+            groups = report.groups_at(mark)
+            self.assertEqual([(g[0], g[1], g[4]) for g in groups], [(mark.bytes, mark.blocks, None)],
+                             report.text)
+        self.assertIn("exited with code 027", out)
 
 
 class ForkTests(ReportCase):
@@ -536,7 +710,7 @@ class ForkTests(ReportCase):
     def test_parent_and_child_report_separately(self):
         marks, _ = read_marks("report_fork.c")
         pattern = os.path.join(self.tmp.name, "fork.%p")
-        res = run([program("report_fork")], env={"MEMLEAK_REPORT": pattern})
+        res = run([program("report_fork")], env={"MEMLEAK_REPORT": pattern, "MEMLEAK_REPORT_REACHABLE": "1"})
         self.assertEqual((res.returncode, res.stdout, res.stderr), (0, b"child ok\n", b""))
         files = sorted(n for n in os.listdir(self.tmp.name) if n.startswith("fork."))
         self.assertEqual(len(files), 2, files)

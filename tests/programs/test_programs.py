@@ -106,12 +106,19 @@ class RealProgramsTest(unittest.TestCase):
             self.assertTrue(header, "%s starts %r" % (where, text[:200]))
             self.assertEqual("report.%s" % header.group(1), name, where)
             summary = re.search(r"^SUMMARY: memleak: (\d+) bytes in (\d+) blocks?$", text, re.M)
-            self.assertTrue(summary, "%s has no SUMMARY line:\n%s" % (where, text[-2000:]))
-            total_bytes, total_blocks = int(summary.group(1)), int(summary.group(2))
+            classified = re.search(r"^SUMMARY: memleak: (\d+) bytes lost in (\d+) blocks \(.*\); "
+                                   r"(\d+) bytes still reachable in (\d+) blocks$", text, re.M)
+            self.assertTrue(summary or classified, "%s has no SUMMARY line:\n%s" % (where, text[-2000:]))
+            if summary:
+                total_bytes, total_blocks = int(summary.group(1)), int(summary.group(2))
+            else:
+                total_bytes = int(classified.group(1)) + int(classified.group(3))
+                total_blocks = int(classified.group(2)) + int(classified.group(4))
             self.assertEqual(int(header.group(2)), total_blocks, where)
             self.assertGreater(total_blocks, 0, where)
             groups = [(int(b), int(n)) for b, n in
-                      re.findall(r"^(\d+) bytes in (\d+) block\(s\) allocated from:$", text, re.M)]
+                      re.findall(r"^(\d+) bytes in (\d+) block\(s\)(?: [a-z ]+,)? allocated from:$",
+                                 text, re.M)]
             self.assertTrue(groups, "%s lists no allocation stack" % where)
             self.assertLessEqual(sum(b for b, _ in groups), total_bytes, where)
             self.assertLessEqual(sum(n for _, n in groups), total_blocks, where)
@@ -133,6 +140,8 @@ class RealProgramsTest(unittest.TestCase):
 
         report_dir = tempfile.mkdtemp(prefix="reports-", dir=self.tmp)
         env["MEMLEAK_REPORT"] = os.path.join(report_dir, "report.%p")
+        # Still-reachable blocks listed too: every live block is in the report.
+        env["MEMLEAK_REPORT_REACHABLE"] = "1"
         reported = self.run_once(argv, env, stdin_path, prepare, cwd)
         self.assert_same(native, reported, "%s with MEMLEAK_REPORT" % argv[0], normalize)
         self.check_reports(report_dir, argv, expect_leaks)

@@ -82,7 +82,7 @@ class Run(WrapperTest):
         result = run(["run", "--fail-on-leak", "--", self.leaky, "leak"])
         self.assertEqual(result.returncode, 23, result.stderr)
         self.assertIn("leaky.c:%d" % self.leak_line, result.stderr)
-        self.assertIn("3003 bytes in 3 blocks", result.stderr)
+        self.assertIn("SUMMARY: memleak: 3003 bytes lost in 3 blocks", result.stderr)
 
     def test_fail_on_leak_fails_the_demo_service(self):
         service = built("MEMLEAK_TEST_SERVICE")
@@ -97,6 +97,17 @@ class Run(WrapperTest):
         self.assertNotIn("leaky.c", result.stderr)
         result = run(["run", "--fail-on-leak", "--", self.exit_with, "7"])
         self.assertEqual(result.returncode, 7, result.stderr)
+
+    def test_program_keeping_its_blocks_passes_and_lists_them_on_request(self):
+        # `strings` keeps a std::string to the end: still reachable, not lost.
+        strings = built("MEMLEAK_TEST_STRINGS")
+        result = run(["run", "--fail-on-leak", "--", strings])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertNotIn("SUMMARY", result.stderr)
+        result = run(["run", "--fail-on-leak", "--show-reachable", "--", strings])
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("301 bytes in 1 block(s) still reachable, allocated from:", result.stderr)
+        self.assertIn("SUMMARY: memleak: 0 bytes lost in 0 blocks", result.stderr)
 
     def test_report_file(self):
         report = os.path.join(tempdir(self), "leaks-%p.txt")
@@ -124,7 +135,7 @@ class Run(WrapperTest):
         result = run(["run", "--fail-on-leak", "--", self.leaky, "leak"], env=env)
         self.assertEqual(result.returncode, 23, result.stderr)
         self.assertIn("leaky.c:%d" % self.leak_line, result.stderr)
-        self.assertIn("3003 bytes in 3 blocks", result.stderr)
+        self.assertIn("SUMMARY: memleak: 3003 bytes lost in 3 blocks", result.stderr)
 
     def test_suppressions_silence_a_known_leak(self):
         supp = os.path.join(tempdir(self), "known.supp")
