@@ -284,20 +284,20 @@ class GdbRun:
                 f"--- stdout\n{self.stdout[-6000:]}\n--- stderr\n{self.stderr[-6000:]}")
 
 
-def gdb(target_args, *commands, timeout=GDB_TIMEOUT):
+def gdb(target_args, *commands, timeout=GDB_TIMEOUT, env=None):
     """One fresh batch gdb with the extension; each command one -ex."""
     argv = [GDB, "-nx", "-batch", *target_args, "-x", str(GDB_SCRIPT)]
     for c in commands:
         argv += ["-ex", c]
     try:
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                              text=True, errors="replace", timeout=timeout)
+                              text=True, errors="replace", timeout=timeout, env=env)
     except subprocess.TimeoutExpired as e:
         raise AssertionError(f"gdb hung (no exit within {timeout} s): {' '.join(argv)}") from e
     return GdbRun(argv, proc)
 
 
-def _unlimited_core():
+def unlimited_core():
     resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 
 
@@ -317,7 +317,7 @@ class Program:
         self.argv = [str(a) for a in argv]
         self.proc = subprocess.Popen(
             self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=env, cwd=cwd, preexec_fn=_unlimited_core if allow_core else None)
+            env=env, cwd=cwd, preexec_fn=unlimited_core if allow_core else None)
         self.pid = self.proc.pid
         self._buf = b""
 

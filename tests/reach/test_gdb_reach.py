@@ -13,11 +13,8 @@ Environment (CMake passes it): MEMLEAK_LIB, MEMLEAK_GDB_SCRIPT, MEMLEAK_GDB,
 MEMLEAK_SCAN_LIB, MEMLEAK_REACH_PROGRAMS, MEMLEAK_VALGRIND.
 """
 
-import contextlib
 import json
 import os
-import re
-import resource
 import shutil
 import signal
 import subprocess
@@ -31,7 +28,11 @@ import reach
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import ld_preload  # noqa: E402  (tests/ld_preload.py)
 
-GDB = os.environ.get("MEMLEAK_GDB") or shutil.which("gdb") or "gdb"
+# The integration suite's helpers for attaching and for kernel cores.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration"))
+import harness  # noqa: E402
+
+GDB = harness.GDB
 GDB_TIMEOUT = 300
 
 _valgrind_tallies = {}
@@ -59,66 +60,8 @@ def runtime_env():
     return env
 
 
-def _unlimited_core():
-    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-
-
-def ptrace_skip_reason():
-    try:
-        scope = int(Path("/proc/sys/kernel/yama/ptrace_scope").read_text())
-    except (OSError, ValueError):
-        return None
-    if scope >= 3:
-        return "yama ptrace_scope is 3: no process may attach"
-    if scope >= 1 and os.geteuid() != 0:
-        return f"yama ptrace_scope is {scope} and not root: cannot attach to a child"
-    return None
-
-
-@contextlib.contextmanager
-def core_pattern_for_test():
-    """Yields (pattern, skip reason); a pattern that pipes or writes
-    elsewhere is swapped for `core.%p` when root may, and put back."""
-    path = Path("/proc/sys/kernel/core_pattern")
-    try:
-        original = path.read_text().rstrip("\n")
-    except OSError as e:
-        yield None, f"cannot read {path}: {e}"
-        return
-    if not original.startswith("|") and "/" not in original:
-        yield original, None
-        return
-    try:
-        path.write_text("core.%p\n")
-    except OSError as e:
-        yield None, f"core_pattern is {original!r} and cannot be changed: {e}"
-        return
-    try:
-        yield "core.%p", None
-    finally:
-        path.write_text(original + "\n")
-
-
-class GdbRun:
-    def __init__(self, argv, proc):
-        self.argv = argv
-        self.returncode = proc.returncode
-        self.output = proc.stdout + proc.stderr
-
-    def memleak_lines(self):
-        return [line for line in self.output.splitlines() if re.match(r"memleak:(?!:)", line)]
-
-    def describe(self):
-        return f"$ {' '.join(self.argv)}\nexit {self.returncode}\n{self.output[-6000:]}"
-
-
 def gdb(target_args, *commands, env=None):
-    argv = [GDB, "-nx", "-batch", *target_args, "-x", os.environ["MEMLEAK_GDB_SCRIPT"]]
-    for c in commands:
-        argv += ["-ex", c]
-    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          errors="replace", timeout=GDB_TIMEOUT, env=env)
-    return GdbRun(argv, proc)
+    return harness.gdb(target_args, *commands, timeout=GDB_TIMEOUT, env=env)
 
 
 class ReachCase(unittest.TestCase):
@@ -134,7 +77,7 @@ class ReachCase(unittest.TestCase):
 
     def start(self, program, ending="exit", allow_core=False):
         run = reach.Running([*program.argv, ending], env=runtime_env(), cwd=self.tmp,
-                            preexec_fn=_unlimited_core if allow_core else None)
+                            preexec_fn=harness.unlimited_core if allow_core else None)
         self.addCleanup(run.stop)
         run.wait_ready()
         return run
@@ -160,7 +103,7 @@ class ReachCase(unittest.TestCase):
                          + "\n".join(problems))
 
     def need_attach(self):
-        reason = ptrace_skip_reason()
+        reason = harness.ptrace_skip_reason()
         if reason:
             self.skipTest(reason)
 
@@ -199,7 +142,7 @@ class CoreTests(ReachCase):
 
     def test_every_program_from_a_kernel_core(self):
         self.need_valgrind()
-        with core_pattern_for_test() as (pattern, reason):
+        with harness.core_pattern_for_test() as (pattern, reason):
             if reason:
                 self.skipTest(reason)
             for name, program in sorted(self.programs.items()):
