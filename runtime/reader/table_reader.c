@@ -306,35 +306,32 @@ uint64_t memleak_table_shard_address(const memleak_table_t *t, uint32_t index) {
     return t->header.shards + (uint64_t)index * t->header.shard_size;
 }
 
-int memleak_table_shard(memleak_table_t *t, uint32_t index, memleak_shard_t *out) {
-    TRY(check_bound(t, "shard index", index, 0, t->header.shard_count - 1));
-    TRY(read_at(t, memleak_table_shard_address(t, index), out, sizeof *out));
-    if (out->chunk_count > t->header.max_chunks_per_shard) {
-        msg(t, "shard ");
-        msg_dec(t, index);
-        msg_str(t, " has ");
-        msg_dec(t, out->chunk_count);
-        msg_str(t, " chunks, more than max_chunks_per_shard ");
-        msg_dec(t, t->header.max_chunks_per_shard);
-        return MEMLEAK_TABLE_ECORRUPT;
-    }
-    if (out->chunk_count != 0)
-        return check_pointer(t, "shard chunk directory", out->chunks, (uint64_t)out->chunk_count * 8);
-    return MEMLEAK_TABLE_OK;
-}
-
-int memleak_table_shard_blocks(memleak_table_t *t, uint32_t index, const memleak_shard_t *shard,
-                               memleak_table_visit_fn visit, void *ctx) {
-    const memleak_introspect_t *h = &t->header;
-    if (shard->chunk_count > h->max_chunks_per_shard) {
+/* A shard's chunk count within the header's bound, its directory readable. */
+static int check_shard(memleak_table_t *t, uint32_t index, const memleak_shard_t *shard) {
+    if (shard->chunk_count > t->header.max_chunks_per_shard) {
         msg(t, "shard ");
         msg_dec(t, index);
         msg_str(t, " has ");
         msg_dec(t, shard->chunk_count);
         msg_str(t, " chunks, more than max_chunks_per_shard ");
-        msg_dec(t, h->max_chunks_per_shard);
+        msg_dec(t, t->header.max_chunks_per_shard);
         return MEMLEAK_TABLE_ECORRUPT;
     }
+    if (shard->chunk_count != 0)
+        return check_pointer(t, "shard chunk directory", shard->chunks, (uint64_t)shard->chunk_count * 8);
+    return MEMLEAK_TABLE_OK;
+}
+
+int memleak_table_shard(memleak_table_t *t, uint32_t index, memleak_shard_t *out) {
+    TRY(check_bound(t, "shard index", index, 0, t->header.shard_count - 1));
+    TRY(read_at(t, memleak_table_shard_address(t, index), out, sizeof *out));
+    return check_shard(t, index, out);
+}
+
+int memleak_table_shard_blocks(memleak_table_t *t, uint32_t index, const memleak_shard_t *shard,
+                               memleak_table_visit_fn visit, void *ctx) {
+    const memleak_introspect_t *h = &t->header;
+    TRY(check_shard(t, index, shard));
     if ((uint64_t)shard->chunk_count * h->records_per_chunk > kMaxTotalRecords) {
         msg(t, "shard ");
         msg_dec(t, index);
@@ -350,9 +347,6 @@ int memleak_table_shard_blocks(memleak_table_t *t, uint32_t index, const memleak
     const uint32_t per_read = (uint32_t)(kRecordBuffer / size);
     _Alignas(8) unsigned char records[kRecordBuffer];
     uint64_t dir[kDirBuffer];
-    if (shard->chunk_count != 0) {
-        TRY(check_pointer(t, "shard chunk directory", shard->chunks, (uint64_t)shard->chunk_count * 8));
-    }
     for (uint32_t first = 0; first < shard->chunk_count; first += kDirBuffer) {
         const uint32_t n = shard->chunk_count - first < kDirBuffer ? shard->chunk_count - first : kDirBuffer;
         TRY(read_at(t, shard->chunks + (uint64_t)first * 8, dir, n * sizeof dir[0]));
