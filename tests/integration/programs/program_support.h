@@ -1,22 +1,11 @@
 /*
- * What the integration test programs share: frames that survive -O2, a
- * place to keep pointers, and line I/O with the harness that allocates
- * nothing (no stdio), so that only the marked lines allocate.
+ * What the integration test programs share: test_program.h, and a place
+ * to keep pointers.
  */
 #ifndef PROGRAM_SUPPORT_H
 #define PROGRAM_SUPPORT_H
 
-#include <errno.h>
-#include <string.h>
-#include <unistd.h>
-
-/* Out of line and out of identical-code folding, so every helper keeps its
- * own frame and call site. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define KEEP_FRAME __attribute__((noipa))
-#else
-#define KEEP_FRAME __attribute__((noinline))
-#endif
+#include "../../programs/test_program.h"
 
 /* Holding the pointers makes every block reachable, so no compiler may
  * treat an allocation as dead; the tool reports live blocks either way. */
@@ -25,30 +14,6 @@ static unsigned sink_next;
 
 KEEP_FRAME static void keep(void *p) {
     sink[__atomic_fetch_add(&sink_next, 1, __ATOMIC_RELAXED) % 256] = p;
-}
-
-static inline void say(const char *s) {
-    size_t n = strlen(s);
-    while (n > 0) {
-        ssize_t w = write(1, s, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return;
-        s += w;
-        n -= (size_t)w;
-    }
-}
-
-static inline void wait_line(void) {
-    char c;
-    for (;;) {
-        ssize_t r = read(0, &c, 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0 || c == '\n')
-            return;
-    }
 }
 
 #endif

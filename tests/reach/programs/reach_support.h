@@ -20,17 +20,11 @@
 #ifndef REACH_SUPPORT_H
 #define REACH_SUPPORT_H
 
-#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#if defined(__GNUC__) && !defined(__clang__)
-#define KEEP_FRAME __attribute__((noipa))
-#else
-#define KEEP_FRAME __attribute__((noinline))
-#endif
+#include "../../programs/test_program.h"
+
 /* Helpers not every program calls. */
 #define REACH_HELPER KEEP_FRAME __attribute__((unused))
 
@@ -51,30 +45,6 @@ REACH_HELPER static void reach_store_ptr(void *base, size_t offset, const void *
 
 /* A pointer XORed with this is no address a scanner could take for one. */
 #define REACH_HIDE_KEY UINT64_C(0x5a5a5a5a5a5a5a5a)
-
-static inline void reach_say(const char *s) {
-    size_t n = strlen(s);
-    while (n > 0) {
-        ssize_t w = write(1, s, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return;
-        s += w;
-        n -= (size_t)w;
-    }
-}
-
-static inline void reach_wait_line(void) {
-    char c;
-    for (;;) {
-        ssize_t r = read(0, &c, 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0 || c == '\n')
-            return;
-    }
-}
 
 /* Zeroes the stack below the caller's frame, where dead frames of the
  * allocator and of the helpers still hold the pointers they handled. */
@@ -167,8 +137,8 @@ REACH_HELPER static void reach_park_forever(void) {
 /* The stable point, then the end argv[1] asks for; main returns this. */
 KEEP_FRAME static int reach_finish(int argc, char **argv) {
     reach_wipe_stack();
-    reach_say("ready\n");
-    reach_wait_line();
+    say("ready\n");
+    wait_line();
     if (argc > 1 && strcmp(argv[1], "abort") == 0)
         abort();
     return 0;
