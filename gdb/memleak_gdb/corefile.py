@@ -27,8 +27,12 @@ PN_XNUM = 0xFFFF
 MAX_PHNUM = 1 << 22
 MAX_EXTENT = 1 << 48
 
+NT_FILE = 0x46494C45
+# Far beyond any process; an NT_FILE note claiming more is not read.
+MAX_FILE_ENTRIES = 1 << 22
+
 Extent = collections.namedtuple("Extent", "present expected")
-Segment = collections.namedtuple("Segment", "type offset filesz")
+Segment = collections.namedtuple("Segment", "type flags offset vaddr filesz memsz")
 
 
 def _read_at(f, offset, n):
@@ -71,10 +75,37 @@ def segments(f, size):
     table = _read_at(f, e_phoff, min(table_end, size) - e_phoff)
     found = []
     for i in range(len(table) // e_phentsize):
-        p_type, _flags, p_offset, _vaddr, _paddr, p_filesz, _memsz, _align = PHDR.unpack_from(
+        p_type, p_flags, p_offset, p_vaddr, _paddr, p_filesz, p_memsz, _align = PHDR.unpack_from(
             table, i * e_phentsize)
-        found.append(Segment(p_type, p_offset, p_filesz))
+        found.append(Segment(p_type, p_flags, p_offset, p_vaddr, p_filesz, p_memsz))
     return phnum, table_end, found
+
+
+def notes(data):
+    """(type, name, desc) of each note in a PT_NOTE segment's bytes."""
+    pos = 0
+    while pos + 12 <= len(data):
+        namesz, descsz, ntype = struct.unpack_from("<III", data, pos)
+        pos += 12
+        name_end = pos + ((namesz + 3) & ~3)
+        if name_end + descsz > len(data):
+            return
+        yield ntype, data[pos:pos + namesz].rstrip(b"\0"), data[name_end:name_end + descsz]
+        pos = name_end + ((descsz + 3) & ~3)
+
+
+def nt_file(desc):
+    """[(start, end, path as bytes)] of an NT_FILE note's descriptor, or []
+    when it is malformed."""
+    if len(desc) < 16:
+        return []
+    count, _page_size = struct.unpack_from("<QQ", desc, 0)
+    if count > MAX_FILE_ENTRIES or 16 + count * 24 > len(desc):
+        return []
+    names = desc[16 + count * 24:].split(b"\0")
+    if len(names) < count:
+        return []
+    return [struct.unpack_from("<QQ", desc, 16 + i * 24) + (names[i],) for i in range(count)]
 
 
 def extent(f, size):

@@ -11,9 +11,8 @@ core is bounded before use.
 import bisect
 import collections
 import re
-import struct
 
-from .corefile import ELF_HEADER, PHDR, PT_LOAD, PT_NOTE, segments as core_program_headers
+from .corefile import NT_FILE, PT_LOAD, PT_NOTE, notes, nt_file, segments as core_program_headers
 
 # perms: four characters as /proc/PID/maps writes them ("rw-p"); path: the
 # file, a kernel name such as "[heap]" or "[stack]", or "" when anonymous.
@@ -21,10 +20,8 @@ Region = collections.namedtuple("Region", "start end perms path")
 
 _MAPS_LINE = re.compile(r"^([0-9a-f]+)-([0-9a-f]+)\s+([rwxsp-]{4})\s+[0-9a-f]+\s+\S+\s+\d+\s*(.*?)\s*$")
 
-NT_FILE = 0x46494C45
 PF_X, PF_W, PF_R = 1, 2, 4
-# Far beyond any process; a note claiming more is not read.
-MAX_FILE_ENTRIES = 1 << 22
+# Far beyond any process; a note segment claiming more is not read.
 MAX_NOTE_BYTES = 1 << 28
 
 
@@ -44,36 +41,10 @@ def _perms(flags):
         ("x" if flags & PF_X else "-") + "p"
 
 
-def _notes(data):
-    """(type, name, desc) of each note in a PT_NOTE segment's bytes."""
-    pos = 0
-    while pos + 12 <= len(data):
-        namesz, descsz, ntype = struct.unpack_from("<III", data, pos)
-        pos += 12
-        name_end = pos + ((namesz + 3) & ~3)
-        desc_end = name_end + ((descsz + 3) & ~3)
-        if desc_end > len(data):
-            return
-        yield ntype, data[pos:pos + namesz].rstrip(b"\0"), data[name_end:name_end + descsz]
-        pos = desc_end
-
-
 def parse_nt_file(desc):
     """[(start, end, path)] of an NT_FILE note's descriptor, or [] when it
     is malformed."""
-    if len(desc) < 16:
-        return []
-    count, _page_size = struct.unpack_from("<QQ", desc, 0)
-    if count > MAX_FILE_ENTRIES or 16 + count * 24 > len(desc):
-        return []
-    names = desc[16 + count * 24:].split(b"\0")
-    if len(names) < count:
-        return []
-    entries = []
-    for i in range(count):
-        start, end, _offset = struct.unpack_from("<QQQ", desc, 16 + i * 24)
-        entries.append((start, end, names[i].decode("utf-8", "surrogateescape")))
-    return entries
+    return [(start, end, path.decode("utf-8", "surrogateescape")) for start, end, path in nt_file(desc)]
 
 
 def core_regions(f, size):
@@ -82,22 +53,14 @@ def core_regions(f, size):
     found = core_program_headers(f, size)
     if found is None:
         return None
-    f.seek(0)
-    head = f.read(ELF_HEADER.size)
-    e_phoff, e_phentsize = ELF_HEADER.unpack(head)[5], ELF_HEADER.unpack(head)[9]
     files = []
     loads = []
-    for i in range(len(found[2])):
-        f.seek(e_phoff + i * e_phentsize)
-        raw = f.read(PHDR.size)
-        if len(raw) != PHDR.size:
-            break
-        p_type, p_flags, p_offset, p_vaddr, _paddr, p_filesz, p_memsz, _align = PHDR.unpack(raw)
-        if p_type == PT_LOAD and p_memsz:
-            loads.append((p_vaddr, p_vaddr + p_memsz, _perms(p_flags)))
-        elif p_type == PT_NOTE and 0 < p_filesz <= MAX_NOTE_BYTES and p_offset + p_filesz <= size:
-            f.seek(p_offset)
-            for ntype, name, desc in _notes(f.read(p_filesz)):
+    for seg in found[2]:
+        if seg.type == PT_LOAD and seg.memsz:
+            loads.append((seg.vaddr, seg.vaddr + seg.memsz, _perms(seg.flags)))
+        elif seg.type == PT_NOTE and 0 < seg.filesz <= MAX_NOTE_BYTES and seg.offset + seg.filesz <= size:
+            f.seek(seg.offset)
+            for ntype, name, desc in notes(f.read(seg.filesz)):
                 if ntype == NT_FILE and name == b"CORE":
                     files.extend(parse_nt_file(desc))
     files.sort()

@@ -10,7 +10,6 @@ import struct
 from .errors import Failure
 
 NT_PRPSINFO = 3
-NT_FILE = 0x46494C45
 
 
 def read_core_notes(layout, path):
@@ -35,11 +34,11 @@ def read_core_notes(layout, path):
                     continue
                 handle.seek(seg.offset)
                 notes = handle.read(seg.filesz)
-                for ntype, desc in iterate_notes(notes):
+                for ntype, _name, desc in corefile.notes(notes):
                     if ntype == NT_PRPSINFO and len(desc) >= 56:
                         comm = desc[40:56].split(b"\0", 1)[0].decode("utf-8", "replace")
-                    elif ntype == NT_FILE:
-                        files = parse_nt_file(desc)
+                    elif ntype == corefile.NT_FILE:
+                        files = [path.decode("utf-8", "replace") for _, _, path in corefile.nt_file(desc)]
             return comm, files
     except FileNotFoundError:
         raise Failure("%s: no such core file" % path) from None
@@ -51,25 +50,3 @@ def read_core_notes(layout, path):
         raise Failure("%s: permission denied" % path) from None
     except struct.error:
         raise Failure("%s: truncated core file" % path) from None
-
-
-def iterate_notes(data):
-    pos = 0
-    while pos + 12 <= len(data):
-        namesz, descsz, ntype = struct.unpack_from("<III", data, pos)
-        pos += 12
-        pos += (namesz + 3) & ~3
-        if pos + descsz > len(data):
-            return
-        yield ntype, data[pos:pos + descsz]
-        pos += (descsz + 3) & ~3
-
-
-def parse_nt_file(desc):
-    if len(desc) < 16:
-        return []
-    count, _ = struct.unpack_from("<QQ", desc, 0)
-    names_at = 16 + 24 * count
-    if count > 1 << 20 or names_at > len(desc):
-        return []
-    return [n.decode("utf-8", "replace") for n in desc[names_at:].split(b"\0")[:count]]
