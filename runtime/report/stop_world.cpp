@@ -74,18 +74,22 @@ bool for_each_task(const char *dir, Fn fn) {
     return n == 0;
 }
 
-// "/proc/" + decimal pid + "/task", without snprintf.
-void task_dir(char *out, uint32_t pid) {
+// Writes v in decimal at out, without snprintf; returns the end.
+char *put_decimal(char *out, uint32_t v) {
     char digits[12];
     int k = 0;
     do
-        digits[k++] = static_cast<char>('0' + pid % 10);
-    while ((pid /= 10) != 0);
-    memcpy(out, "/proc/", 6);
-    out += 6;
+        digits[k++] = static_cast<char>('0' + v % 10);
+    while ((v /= 10) != 0);
     while (k > 0)
         *out++ = digits[--k];
-    memcpy(out, "/task", 6);
+    return out;
+}
+
+// "/proc/" + decimal pid + "/task".
+void task_dir(char *out, uint32_t pid) {
+    memcpy(out, "/proc/", 6);
+    memcpy(put_decimal(out + 6, pid), "/task", 6);
 }
 
 // Whether thread `tid` (listed in /proc/PID/task, `dir`) has exited: under
@@ -96,14 +100,7 @@ bool task_exited(const char *dir, uint32_t tid) {
     size_t n = strlen(dir);
     memcpy(path, dir, n);
     path[n++] = '/';
-    char digits[12];
-    int k = 0;
-    do
-        digits[k++] = static_cast<char>('0' + tid % 10);
-    while ((tid /= 10) != 0);
-    while (k > 0)
-        path[n++] = digits[--k];
-    memcpy(path + n, "/stat", 6);
+    memcpy(put_decimal(path + n, tid), "/stat", 6);
     const int fd = static_cast<int>(syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC));
     if (fd < 0)
         return errno == ENOENT;  // reaped since it was listed
