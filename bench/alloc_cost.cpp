@@ -146,8 +146,7 @@ int main(int argc, char **argv) {
         const int levels = d > 6 ? d - 6 : 0;
         printf("unwind, %2d frames (unw_backtrace)   %8.1f\n", d,
                unwind_at(levels, d, n / 4, [](int keep) { unw_backtrace(g_frames, keep); }));
-        printf("unwind, %2d frames (cached rules)    %8.1f\n", d,
-               unwind_at(levels, d, n / 4, [](int keep) {
+        printf("unwind, %2d frames (cached rules)    %8.1f\n", d, unwind_at(levels, d, n / 4, [](int keep) {
                    memleak::unwind::fast_backtrace(reinterpret_cast<uint64_t *>(g_frames), keep);
                }));
     }

@@ -56,10 +56,13 @@ size_t pick_size(Rng &rng) {
     uint64_t r = rng.next();
     unsigned bucket = r % 1000;
     r >>= 10;
-    if (bucket < 600) return 16 + r % 241;          // 16 B - 256 B
-    if (bucket < 900) return 257 + r % 768;         // - 1 KiB
-    if (bucket < 990) return 1025 + r % 3072;       // - 4 KiB
-    return 4097 + r % (60 * 1024);                  // - 64 KiB
+    if (bucket < 600)
+        return 16 + r % 241;  // 16 B - 256 B
+    if (bucket < 900)
+        return 257 + r % 768;  // - 1 KiB
+    if (bucket < 990)
+        return 1025 + r % 3072;     // - 4 KiB
+    return 4097 + r % (60 * 1024);  // - 64 KiB
 }
 
 constexpr int kRoutes = 64;
@@ -69,7 +72,7 @@ constexpr size_t kMaxBlock = 64 * 1024;
 // An allocation site is a (route, depth) pair, that is one path of calls.
 // Its sizes belong to the program, not to a run, so they ignore --seed.
 struct Site {
-    size_t size;   // the object's size, or the buffer's smallest capacity
+    size_t size;  // the object's size, or the buffer's smallest capacity
     bool buffer;
 };
 
@@ -88,9 +91,11 @@ const std::array<Site, kSites> kSiteTable = make_sites();
 // A buffer has grown k times with probability 2^-(k+1): most stay small, a
 // few reach the 64 KiB tail.
 size_t site_size(const Site &site, Rng &rng) {
-    if (!site.buffer) return site.size;
+    if (!site.buffer)
+        return site.size;
     size_t size = site.size;
-    for (uint64_t r = rng.next(); (r & 1) && size * 2 <= kMaxBlock; r >>= 1) size *= 2;
+    for (uint64_t r = rng.next(); (r & 1) && size * 2 <= kMaxBlock; r >>= 1)
+        size *= 2;
     return size;
 }
 
@@ -116,11 +121,11 @@ uint64_t inspect(const void *p) {
 
 struct Request {
     size_t size;
-    uint64_t route;   // picks one of two functions at each level
-    int depth;        // level at which the allocation happens
-    void *old;        // non-null: realloc this block
+    uint64_t route;  // picks one of two functions at each level
+    int depth;       // level at which the allocation happens
+    void *old;       // non-null: realloc this block
     uint64_t tag;
-    uint64_t trail;   // written after each call, so no call is a tail call
+    uint64_t trail;  // written after each call, so no call is a tail call
 };
 
 __attribute__((noinline)) void *make_block(Request &rq) {
@@ -161,7 +166,7 @@ __attribute__((noinline)) void *layer(Request &rq) {
 // at a depth and along a path that the tag's generator chose.
 void *allocate(Rng &rng, uint64_t tag, void *old) {
     Request rq{};
-    rq.route = rng.next() % kRoutes;   // 64 paths per depth: about 700 stacks in all
+    rq.route = rng.next() % kRoutes;  // 64 paths per depth: about 700 stacks in all
     rq.depth = kMinDepth + static_cast<int>(rng.next() % (kMaxDepth - kMinDepth + 1));
     rq.size = site_size(kSiteTable[(rq.depth - kMinDepth) * kRoutes + rq.route], rng);
     rq.old = old;
@@ -269,8 +274,10 @@ uint64_t run_threads(const Options &o) {
         Cache cache(o.live, o.seed);
         for (;;) {
             std::vector<void *> batch = queue.pop();
-            if (batch.empty()) break;
-            for (void *p : batch) cache.put(p);
+            if (batch.empty())
+                break;
+            for (void *p : batch)
+                cache.put(p);
         }
         producer.join();
         checksum = cache.checksum();
@@ -281,7 +288,8 @@ uint64_t run_threads(const Options &o) {
 bool parse_long(const char *text, long min, long max, long *out) {
     char *end = nullptr;
     long v = std::strtol(text, &end, 10);
-    if (!text[0] || *end || v < min || v > max) return false;
+    if (!text[0] || *end || v < min || v > max)
+        return false;
     *out = v;
     return true;
 }

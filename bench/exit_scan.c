@@ -62,10 +62,10 @@ static int heap(size_t blocks, size_t bytes) {
         if (b == NULL)
             return 1;
         for (size_t w = 1; w < bytes / 8; ++w)
-            b[w] = (i * 131 + w) * 0x9e3779b97f4a7c15u;  /* no heap address */
+            b[w] = (i * 131 + w) * 0x9e3779b97f4a7c15u; /* no heap address */
         b[0] = 0;
         if (i % 100 == 99)
-            continue;  /* never linked: lost */
+            continue; /* never linked: lost */
         if (prev != NULL)
             prev[0] = b;
         else

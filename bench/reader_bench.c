@@ -70,8 +70,7 @@ int main(int argc, char **argv) {
     unsigned long total = argc > 1 ? strtoul(argv[1], NULL, 10) : 1000000;
     unsigned long stacks = argc > 2 ? strtoul(argv[2], NULL, 10) : 1000;
     if (stacks == 0 || stacks > (1ul << DEPTH) || total < stacks) {
-        fprintf(stderr, "reader_bench: need 1 <= STACKS <= %lu and BLOCKS >= STACKS\n",
-                1ul << DEPTH);
+        fprintf(stderr, "reader_bench: need 1 <= STACKS <= %lu and BLOCKS >= STACKS\n", 1ul << DEPTH);
         return 2;
     }
     /* One array for the pointers, allocated before the measured blocks:

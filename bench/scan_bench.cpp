@@ -46,7 +46,8 @@ double now(clockid_t clock) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-template <typename F> Timing best_of(int repeat, F &&f) {
+template <typename F>
+Timing best_of(int repeat, F &&f) {
     Timing best;
     for (int i = 0; i < repeat; ++i) {
         const double w0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_THREAD_CPUTIME_ID);
@@ -98,7 +99,8 @@ Heap build_heap(uint64_t count, const Shape &shape, std::mt19937_64 &rng) {
             if (pick < shape.pointer_percent) {
                 uint64_t t = (r >> 8) % h.blocks.size();
                 if ((r >> 40) % 100 < shape.local_percent)  // a neighbour, as linked data often is
-                    t = std::min<uint64_t>(h.blocks.size() - 1, i + (r >> 48) % 512 - std::min<uint64_t>(i, 256));
+                    t = std::min<uint64_t>(h.blocks.size() - 1,
+                                           i + (r >> 48) % 512 - std::min<uint64_t>(i, 256));
                 const memleak_scan_block_t &target = h.blocks[t];
                 switch ((r >> 20) % 8) {
                 case 0:
@@ -113,10 +115,16 @@ Heap build_heap(uint64_t count, const Shape &shape, std::mt19937_64 &rng) {
                 continue;
             }
             switch (pick % 12) {
-            case 0: case 1: case 2: case 3: case 4: case 5:
+            case 0:
+            case 1:
+            case 2:
+            case 3:
+            case 4:
+            case 5:
                 w[k] = 0;
                 break;
-            case 6: case 7:
+            case 6:
+            case 7:
                 w[k] = r >> 50;  // small integers
                 break;
             case 8:
@@ -232,19 +240,21 @@ int main(int argc, char **argv) {
     const double gb = 1e9;
     const double heap_gb = heap.bytes / gb;
     const double scanned_gb = result.scanned_bytes / gb;
-    printf("blocks %llu, heap %.0f MB (built in %.1f s), %llu%% pointer words (%llu%% local), "
-           "scanned %.0f MB per classification\n",
-           static_cast<unsigned long long>(count), heap.bytes / 1e6, build,
-           (unsigned long long)shape.pointer_percent, (unsigned long long)shape.local_percent,
-           result.scanned_bytes / 1e6);
+    printf(
+        "blocks %llu, heap %.0f MB (built in %.1f s), %llu%% pointer words (%llu%% local), "
+        "scanned %.0f MB per classification\n",
+        static_cast<unsigned long long>(count), heap.bytes / 1e6, build,
+        (unsigned long long)shape.pointer_percent, (unsigned long long)shape.local_percent,
+        result.scanned_bytes / 1e6);
     printf("classes: reachable %llu, possibly %llu, indirectly %llu, definitely %llu\n",
            (unsigned long long)result.class_blocks[MEMLEAK_SCAN_STILL_REACHABLE],
            (unsigned long long)result.class_blocks[MEMLEAK_SCAN_POSSIBLY_LOST],
            (unsigned long long)result.class_blocks[MEMLEAK_SCAN_INDIRECTLY_LOST],
            (unsigned long long)result.class_blocks[MEMLEAK_SCAN_DEFINITELY_LOST]);
-    auto rate = [](double gigabytes, const Timing &t, bool cpu) { return gigabytes / (cpu ? t.cpu : t.wall); };
-    printf("words that may be pointers (inside the blocks' span): %llu\n",
-           (unsigned long long)candidates);
+    auto rate = [](double gigabytes, const Timing &t, bool cpu) {
+        return gigabytes / (cpu ? t.cpu : t.wall);
+    };
+    printf("words that may be pointers (inside the blocks' span): %llu\n", (unsigned long long)candidates);
     for (bool cpu : {false, true}) {
         const double read = rate(heap_gb, read_s, cpu);
         const double random_reads = candidates / (cpu ? random_s.cpu : random_s.wall);
@@ -253,10 +263,11 @@ int main(int argc, char **argv) {
         for (int which = 0; which < 2; ++which) {
             const Timing &t = which ? reader : in_process;
             const double secs = cpu ? t.cpu : t.wall;
-            printf("  scan %s: %.3f s = %.2f GB/s = %.2f x the read loop; %.1f random reads' time "
-                   "per word that may be a pointer\n",
-                   which ? "as a reader (1 MiB segments, with chains)" : "in process (1 segment)",
-                   secs, scanned_gb / secs, scanned_gb / secs / read, secs * random_reads / candidates);
+            printf(
+                "  scan %s: %.3f s = %.2f GB/s = %.2f x the read loop; %.1f random reads' time "
+                "per word that may be a pointer\n",
+                which ? "as a reader (1 MiB segments, with chains)" : "in process (1 segment)", secs,
+                scanned_gb / secs, scanned_gb / secs / read, secs * random_reads / candidates);
         }
     }
     return 0;

@@ -14,6 +14,8 @@ namespace memleak {
 // Each record type's size and the offset of each of its fields, as
 // abi_fields.inc lists them, so a reader can check what it expects. The
 // offsets go out in row order, which is the order of the index enums.
+// clang-format takes what follows an X-macro expansion for a continuation line.
+// clang-format off
 #define MEMLEAK_PUBLISH_FIELD(s, type, name, dims, offset, INDEX) offsets[i++] = offsetof(s, name);
 #define MEMLEAK_PUBLISH_TAIL(s, type, name, dims, offset, INDEX) offsets[i++] = sizeof(s);
 #define MEMLEAK_PUBLISH_NOTHING(s, type, name, dims, offset)
@@ -25,6 +27,7 @@ namespace memleak {
         fields(MEMLEAK_PUBLISH_FIELD, MEMLEAK_PUBLISH_TAIL, MEMLEAK_PUBLISH_NOTHING,           \
                MEMLEAK_PUBLISH_NOTHING, s)                                                     \
     }
+// clang-format on
 
 void publish_layout(memleak_introspect_t *root) {
     root->version = MEMLEAK_ABI_VERSION;

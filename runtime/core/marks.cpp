@@ -61,8 +61,8 @@ uint64_t set_mark(const char *name) {
     }
     uint32_t slot = used;
     while (slot < kMarkCapacity) {
-        if (__atomic_compare_exchange_n(&g_mark_root->mark_count, &slot, slot + 1, true,
-                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+        if (__atomic_compare_exchange_n(&g_mark_root->mark_count, &slot, slot + 1, true, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_RELAXED)) {
             write_mark(&g_marks[slot], name, seq, ticks);
             return seq;
         }

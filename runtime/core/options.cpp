@@ -16,7 +16,7 @@ struct OptionSpec {
     const char *name;
     Kind kind;
     bool is_signed;  // numbers: the field is an int, not an unsigned
-    int64_t def;  // numbers only; text options default to ""
+    int64_t def;     // numbers only; text options default to ""
     int64_t min;
     int64_t max;
     size_t offset;
@@ -120,7 +120,8 @@ void load_options() {
     // secure_getenv: in a secure-execution process (setuid, setgid, file
     // capabilities) the environment belongs to a less privileged user, so
     // every option keeps its default (report off), as glibc does for MALLOC_*.
-    parse_options(&g_options, [](const char *name) -> const char * { return secure_getenv(name); }, 2);
+    parse_options(
+        &g_options, [](const char *name) -> const char * { return secure_getenv(name); }, 2);
     if (g_options.help)
         write_option_help(2);
 }
@@ -130,8 +131,12 @@ void write_option_help(int fd) {
         LineWriter w;
         w.add(spec.name).add("  ");
         if (spec.kind == Kind::kNumber)
-            w.add("default ").add_signed(spec.def).add(", ").add_signed(spec.min).add("..").add_signed(
-                spec.max);
+            w.add("default ")
+                .add_signed(spec.def)
+                .add(", ")
+                .add_signed(spec.min)
+                .add("..")
+                .add_signed(spec.max);
         else
             w.add("default unset");
         w.add(": ").add(spec.help);

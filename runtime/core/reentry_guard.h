@@ -18,10 +18,10 @@ namespace memleak {
 
 struct ThreadState {
     int guard_depth;
-    void *unwind_memo;  // the unwinder's record of this thread's last stack
+    void *unwind_memo;   // the unwinder's record of this thread's last stack
     uintptr_t stack_lo;  // the thread's stack, once the unwinder asked (0: not yet)
     uintptr_t stack_hi;
-    uint32_t tid;  // cached gettid(); 0 until first asked, reset in a fork child
+    uint32_t tid;         // cached gettid(); 0 until first asked, reset in a fork child
     void *runtime_stack;  // top of the stack the hooks' bookkeeping runs on (runtime_stack.h)
 };
 

@@ -32,8 +32,7 @@ public:
             if (size > Capacity || user_off > Capacity - round16(size))
                 return nullptr;
             const size_t end = user_off + round16(size);
-            if (__atomic_compare_exchange_n(&top_, &top, end, true, __ATOMIC_ACQ_REL,
-                                            __ATOMIC_RELAXED)) {
+            if (__atomic_compare_exchange_n(&top_, &top, end, true, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
                 Header *h = reinterpret_cast<Header *>(user) - 1;
                 h->size = size;
                 h->start = top;

@@ -170,8 +170,7 @@ MEMLEAK_EXPORT void *reallocarray(void *p, size_t n, size_t size) {
     }
     if (!tracking())
         return g_real.reallocarray(p, n, size);
-    return tracked_resize(p, total, !overflow && total == 0,
-                          [=] { return g_real.reallocarray(p, n, size); });
+    return tracked_resize(p, total, !overflow && total == 0, [=] { return g_real.reallocarray(p, n, size); });
 }
 
 MEMLEAK_EXPORT int posix_memalign(void **out, size_t alignment, size_t size) {

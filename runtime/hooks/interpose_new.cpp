@@ -83,20 +83,17 @@ MEMLEAK_EXPORT void *_ZnwmSt11align_val_t(size_t size, size_t alignment) {
 MEMLEAK_EXPORT void *_ZnamSt11align_val_t(size_t size, size_t alignment) {
     if (void *p = aligned(size, alignment))
         return p;
-    return reinterpret_cast<NewAlignedFnPtr>(must(real_new_fn(NewFn::kNewArrayAligned)))(size,
-                                                                                         alignment);
+    return reinterpret_cast<NewAlignedFnPtr>(must(real_new_fn(NewFn::kNewArrayAligned)))(size, alignment);
 }
 
-MEMLEAK_EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, size_t alignment,
-                                                          const void *tag) {
+MEMLEAK_EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, size_t alignment, const void *tag) {
     if (void *p = aligned(size, alignment))
         return p;
     void *fn = real_new_fn(NewFn::kNewAlignedNothrow);
     return fn ? reinterpret_cast<NewAlignedNothrowFnPtr>(fn)(size, alignment, tag) : nullptr;
 }
 
-MEMLEAK_EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t alignment,
-                                                          const void *tag) {
+MEMLEAK_EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t alignment, const void *tag) {
     if (void *p = aligned(size, alignment))
         return p;
     void *fn = real_new_fn(NewFn::kNewArrayAlignedNothrow);

@@ -82,7 +82,7 @@ struct RealSpec {
 };
 
 #define MEMLEAK_REAL(field, fallback, required) \
-    {#field, reinterpret_cast<void **>(&g_real.field), reinterpret_cast<void *>(&fallback), required}
+    { #field, reinterpret_cast < void **>(&g_real.field), reinterpret_cast < void *>(&fallback), required }
 
 const RealSpec kRealFns[] = {
     MEMLEAK_REAL(malloc, fallback_malloc, true),
@@ -101,9 +101,14 @@ const RealSpec kRealFns[] = {
 #undef MEMLEAK_REAL
 
 const char *const kNewNames[] = {
-    "_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t",
-    "_ZnwmSt11align_val_t", "_ZnamSt11align_val_t",
-    "_ZnwmSt11align_val_tRKSt9nothrow_t", "_ZnamSt11align_val_tRKSt9nothrow_t",
+    "_Znwm",
+    "_Znam",
+    "_ZnwmRKSt9nothrow_t",
+    "_ZnamRKSt9nothrow_t",
+    "_ZnwmSt11align_val_t",
+    "_ZnamSt11align_val_t",
+    "_ZnwmSt11align_val_tRKSt9nothrow_t",
+    "_ZnamSt11align_val_tRKSt9nothrow_t",
 };
 static_assert(sizeof(kNewNames) / sizeof(kNewNames[0]) == static_cast<size_t>(NewFn::kCount),
               "one name per operator new");
@@ -113,8 +118,7 @@ void *g_new_fns[static_cast<size_t>(NewFn::kCount)];
 
 bool resolve_real_fns() {
     int expected = 0;
-    if (!__atomic_compare_exchange_n(&g_real_state, &expected, 1, false, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_ACQUIRE))
+    if (!__atomic_compare_exchange_n(&g_real_state, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
         return expected == 2;
     ReentryGuard guard;
     ErrnoSaver saved;
@@ -122,8 +126,11 @@ bool resolve_real_fns() {
         void *fn = dlsym(RTLD_NEXT, spec.name);
         if (!fn) {
             if (spec.required)
-                LineWriter().add("memleak: the real ").add(spec.name).add(
-                    " was not found; serving it from a small static arena").write_line(2);
+                LineWriter()
+                    .add("memleak: the real ")
+                    .add(spec.name)
+                    .add(" was not found; serving it from a small static arena")
+                    .write_line(2);
             fn = spec.fallback;
         }
         *spec.slot = fn;

@@ -36,8 +36,17 @@ inline bool real_fns_ready() {
 // operator new family, resolved on first use (only an allocation failure
 // needs them): the real libstdc++ symbols, so new_handler and bad_alloc
 // behave exactly as without the runtime.
-enum class NewFn { kNew, kNewArray, kNewNothrow, kNewArrayNothrow, kNewAligned,
-                   kNewArrayAligned, kNewAlignedNothrow, kNewArrayAlignedNothrow, kCount };
+enum class NewFn {
+    kNew,
+    kNewArray,
+    kNewNothrow,
+    kNewArrayNothrow,
+    kNewAligned,
+    kNewArrayAligned,
+    kNewAlignedNothrow,
+    kNewArrayAlignedNothrow,
+    kCount
+};
 void *real_new_fn(NewFn which);
 
 }  // namespace memleak

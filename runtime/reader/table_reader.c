@@ -3,11 +3,11 @@
 #include <string.h>
 
 /* Returns the status of `expr` unless it is MEMLEAK_TABLE_OK. */
-#define TRY(expr)                            \
-    do {                                     \
-        const int status_ = (expr);          \
-        if (status_ != MEMLEAK_TABLE_OK)     \
-            return status_;                  \
+#define TRY(expr)                        \
+    do {                                 \
+        const int status_ = (expr);      \
+        if (status_ != MEMLEAK_TABLE_OK) \
+            return status_;              \
     } while (0)
 
 /*
@@ -153,6 +153,8 @@ static int check_layout(memleak_table_t *t, const char *what, uint32_t size, uin
     return MEMLEAK_TABLE_OK;
 }
 
+/* clang-format takes what follows an X-macro expansion for a continuation line. */
+/* clang-format off */
 #define MEMLEAK_READER_EXPECT(s, type, name, dims, offset, INDEX) \
     expected[count] = offsetof(s, name);                         \
     names[count++] = #name;
@@ -168,6 +170,7 @@ static int check_layout(memleak_table_t *t, const char *what, uint32_t size, uin
         fields(MEMLEAK_READER_EXPECT, MEMLEAK_READER_EXPECT_TAIL, MEMLEAK_READER_SKIP, MEMLEAK_READER_SKIP, s) \
         TRY(check_layout(t, #s, h->size_field, sizeof(s), h->offsets_field, expected, names, count));      \
     }
+/* clang-format on */
 
 static int check_header(memleak_table_t *t) {
     const memleak_introspect_t *h = &t->header;
@@ -207,7 +210,8 @@ static int check_header(memleak_table_t *t) {
         (status = check_bound(t, "tick_ns", h->tick_ns, 1, kMaxTickNs)))
         return status;
     const uint32_t cs = h->stack_chunk_size;
-    if (h->stack_chunk_count != 0 && (cs % 8 != 0 || cs < h->stack_header_size + 8 || cs > kMaxStackChunkSize)) {
+    if (h->stack_chunk_count != 0 &&
+        (cs % 8 != 0 || cs < h->stack_header_size + 8 || cs > kMaxStackChunkSize)) {
         msg(t, "stack_chunk_size is ");
         msg_dec(t, cs);
         msg_str(t, ", not a multiple of 8 between ");
@@ -229,9 +233,9 @@ static int refresh_depot(memleak_table_t *t) {
         uint32_t stack_chunk_count;
     } now;
     const uint64_t at = t->root + offsetof(memleak_introspect_t, stack_chunks);
-    _Static_assert(offsetof(memleak_introspect_t, stack_chunk_count) ==
-                       offsetof(memleak_introspect_t, stack_chunks) + 8,
-                   "the depot's address and count are read in one piece");
+    _Static_assert(
+        offsetof(memleak_introspect_t, stack_chunk_count) == offsetof(memleak_introspect_t, stack_chunks) + 8,
+        "the depot's address and count are read in one piece");
     TRY(read_at(t, at, &now, 12));
     TRY(check_bound(t, "stack_chunk_count", now.stack_chunk_count, 0, t->header.max_stack_chunks));
     if (now.stack_chunk_count != 0 && t->header.stack_chunk_count == 0) {
@@ -353,16 +357,21 @@ int memleak_table_shard_blocks(memleak_table_t *t, uint32_t index, const memleak
         for (uint32_t c = 0; c < n; ++c) {
             TRY(check_pointer(t, "record chunk", dir[c], chunk_bytes));
             for (uint32_t r = 0; r < h->records_per_chunk; r += per_read) {
-                const uint32_t count = h->records_per_chunk - r < per_read ? h->records_per_chunk - r : per_read;
+                const uint32_t count =
+                    h->records_per_chunk - r < per_read ? h->records_per_chunk - r : per_read;
                 TRY(read_at(t, dir[c] + (uint64_t)r * size, records, (size_t)count * size));
                 for (uint32_t i = 0; i < count; ++i) {
                     memleak_record_t rec;
                     memcpy(&rec, records + (size_t)i * size, sizeof rec);
                     if (rec.address == 0)
                         continue;
-                    const memleak_table_block_t block = {
-                        rec.address, rec.size_lo | (uint64_t)rec.size_hi << 32,
-                        rec.seq_lo | (uint64_t)rec.seq_hi << 32, rec.ticks, rec.tid, rec.stack_id, index};
+                    const memleak_table_block_t block = {rec.address,
+                                                         rec.size_lo | (uint64_t)rec.size_hi << 32,
+                                                         rec.seq_lo | (uint64_t)rec.seq_hi << 32,
+                                                         rec.ticks,
+                                                         rec.tid,
+                                                         rec.stack_id,
+                                                         index};
                     if (visit(ctx, &block) != 0) {
                         msg(t, "the walk was stopped");
                         return MEMLEAK_TABLE_STOPPED;

@@ -24,11 +24,11 @@ constexpr uint64_t kPage = 4096;
 constexpr uint32_t kRead = 1;
 constexpr uint32_t kWrite = 2;
 constexpr uint32_t kShared = 4;
-constexpr uint32_t kFile = 8;        // backed by a file (inode nonzero)
-constexpr uint32_t kBrkHeap = 16;    // [heap]
-constexpr uint32_t kPseudo = 32;     // [vvar], [vdso], [vsyscall]; [stack] is not one
-constexpr uint32_t kDevZero = 64;    // shared anonymous memory (/dev/zero (deleted))
-constexpr uint32_t kDevice = 128;    // some other /dev file: reading may have effects
+constexpr uint32_t kFile = 8;      // backed by a file (inode nonzero)
+constexpr uint32_t kBrkHeap = 16;  // [heap]
+constexpr uint32_t kPseudo = 32;   // [vvar], [vdso], [vsyscall]; [stack] is not one
+constexpr uint32_t kDevZero = 64;  // shared anonymous memory (/dev/zero (deleted))
+constexpr uint32_t kDevice = 128;  // some other /dev file: reading may have effects
 constexpr uint32_t kExec = 256;
 
 struct Mapping {
@@ -149,7 +149,8 @@ int module_cb(struct dl_phdr_info *info, size_t, void *data) {
             continue;
         const uint64_t lo = info->dlpi_addr + ph.p_vaddr;
         const uint64_t hi = lo + ph.p_memsz;
-        if (!out->push(ModuleSegment{lo & ~(kPage - 1), (hi + kPage - 1) & ~(kPage - 1), (ph.p_flags & PF_W) != 0}))
+        if (!out->push(
+                ModuleSegment{lo & ~(kPage - 1), (hi + kPage - 1) & ~(kPage - 1), (ph.p_flags & PF_W) != 0}))
             return 1;
     }
     return 0;
@@ -284,7 +285,8 @@ bool collect_module_segments(Scratch<ModuleSegment> *out) {
     out->resize(0);
     if (dl_iterate_phdr(module_cb, out) != 0)
         return false;
-    std::sort(out->begin(), out->end(), [](const ModuleSegment &a, const ModuleSegment &b) { return a.lo < b.lo; });
+    std::sort(out->begin(), out->end(),
+              [](const ModuleSegment &a, const ModuleSegment &b) { return a.lo < b.lo; });
     return true;
 }
 
@@ -314,7 +316,8 @@ bool collect_roots(const RootInput &in, Scratch<RootRange> *out, Scratch<Segment
                 if ((at < lo && !segments->push(SegmentRange{at, lo, true, m.exec(), false})) ||
                     !segments->push(SegmentRange{lo, hi, true, m.exec(), true}))
                     return false;
-                if ((m.flags & kWrite) && in.modules[i].writable && !cand.push(RootRange{lo, hi, RootKind::kData, 0}))
+                if ((m.flags & kWrite) && in.modules[i].writable &&
+                    !cand.push(RootRange{lo, hi, RootKind::kData, 0}))
                     return false;
                 at = hi;
             }
@@ -344,7 +347,9 @@ bool collect_roots(const RootInput &in, Scratch<RootRange> *out, Scratch<Segment
             return false;
     }
     bool ok = true;
-    for_each_region([&](uint64_t start, uint64_t size, uint32_t) { ok = ok && excl.push(Span{start, start + size}); });
+    for_each_region([&](uint64_t start, uint64_t size, uint32_t) {
+        ok = ok && excl.push(Span{start, start + size});
+    });
     if (!ok)
         return false;
     normalize(&excl);
@@ -367,7 +372,8 @@ bool collect_roots(const RootInput &in, Scratch<RootRange> *out, Scratch<Segment
 
     for (unsigned i = 0; i < in.thread_count; ++i) {
         const uint64_t lo = reinterpret_cast<uint64_t>(in.threads[i].regs);
-        if (kRegisterWords != 0 && !out->push(RootRange{lo, lo + kRegisterWords * 8, RootKind::kRegisters, in.threads[i].tid}))
+        if (kRegisterWords != 0 &&
+            !out->push(RootRange{lo, lo + kRegisterWords * 8, RootKind::kRegisters, in.threads[i].tid}))
             return false;
     }
     if (in.caller.reg_count != 0) {

@@ -36,7 +36,7 @@ enum class RootKind : uint32_t {
 struct RootRange {
     uint64_t lo, hi;  // [lo, hi), readable in this process
     RootKind kind;
-    uint32_t tid;     // kStack, kRegisters: the thread
+    uint32_t tid;  // kStack, kRegisters: the thread
 };
 
 struct Span {

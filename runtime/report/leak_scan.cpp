@@ -123,9 +123,11 @@ void classify_locked(Job &job) {
     for (const Block &b : table)
         blocks.push(memleak_scan_block_t{b.address, b.size});
     for (const SegmentRange &s : segments)
-        scan_segments.push(memleak_scan_segment_t{
-            s.lo, s.hi - s.lo, s.readable ? reinterpret_cast<const void *>(s.lo) : nullptr,
-            (s.file ? uint32_t{MEMLEAK_SCAN_SEGMENT_FILE} : 0u) | (s.exec ? uint32_t{MEMLEAK_SCAN_SEGMENT_EXEC} : 0u), 0});
+        scan_segments.push(memleak_scan_segment_t{s.lo, s.hi - s.lo,
+                                                  s.readable ? reinterpret_cast<const void *>(s.lo) : nullptr,
+                                                  (s.file ? uint32_t{MEMLEAK_SCAN_SEGMENT_FILE} : 0u) |
+                                                      (s.exec ? uint32_t{MEMLEAK_SCAN_SEGMENT_EXEC} : 0u),
+                                                  0});
     for (const RootRange &r : roots) {
         // Registers are copies in the runtime's memory, not in any segment.
         const void *bytes = r.kind == RootKind::kRegisters ? reinterpret_cast<const void *>(r.lo) : nullptr;
@@ -148,7 +150,8 @@ void classify_locked(Job &job) {
     scan.scan_ns = now_ns() - start;
     scan.scan_cpu_ns = now_ns(CLOCK_THREAD_CPUTIME_ID) - start_cpu;
     if (status != MEMLEAK_SCAN_OK) {
-        scan.why_not = status == MEMLEAK_SCAN_ENOMEM ? "out of memory for the scan" : "the scanner refused the table";
+        scan.why_not =
+            status == MEMLEAK_SCAN_ENOMEM ? "out of memory for the scan" : "the scanner refused the table";
         return;
     }
     if (!job.items->reserve(table.size() + 1)) {

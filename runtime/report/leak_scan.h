@@ -31,13 +31,13 @@ constexpr uint32_t kUnclassified = 0;
 
 struct ExitScan {
     bool classified = false;
-    const char *why_not = "";       // why not, when not classified
-    unsigned stopped_threads = 0;   // other threads held during the scan
-    unsigned in_flux = 0;           // shards a stopped thread was changing, read as they were
-    uint64_t blocks = 0;            // live blocks classified
-    uint64_t scanned_bytes = 0;     // root and block bytes the scanner read
-    uint64_t scan_ns = 0;           // from the threads stopping to their going on
-    uint64_t scan_cpu_ns = 0;       // of it, on the CPU (this thread's time)
+    const char *why_not = "";      // why not, when not classified
+    unsigned stopped_threads = 0;  // other threads held during the scan
+    unsigned in_flux = 0;          // shards a stopped thread was changing, read as they were
+    uint64_t blocks = 0;           // live blocks classified
+    uint64_t scanned_bytes = 0;    // root and block bytes the scanner read
+    uint64_t scan_ns = 0;          // from the threads stopping to their going on
+    uint64_t scan_cpu_ns = 0;      // of it, on the CPU (this thread's time)
 };
 
 // Classifies every live block of the table behind `ix`. On success `items`

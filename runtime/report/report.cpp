@@ -26,7 +26,6 @@
 #include "memleak/memleak.h"
 #include "memleak/table_reader.h"
 
-
 namespace memleak::report {
 namespace {
 
@@ -260,7 +259,12 @@ bool print_frame(const Frame &f, void *p) {
 
 void print_group(Writer &w, memleak_table_t *table, Symbolizer &sym, const Group &g,
                  const Settings &settings) {
-    w.dec(g.bytes).str(" bytes in ").dec(g.count).str(" block(s)").str(kind_words(g.kind)).str(" allocated from:\n");
+    w.dec(g.bytes)
+        .str(" bytes in ")
+        .dec(g.count)
+        .str(" block(s)")
+        .str(kind_words(g.kind))
+        .str(" allocated from:\n");
     const uint64_t *pcs = nullptr;
     unsigned depth = 0;
     bool truncated = false;
@@ -272,10 +276,16 @@ void print_group(Writer &w, memleak_table_t *table, Symbolizer &sym, const Group
     for (unsigned i = first_user_frame(sym, pcs, depth); i < depth; ++i)
         sym.frames(pcs[i], print_frame, &ctx);
     if (ctx.hidden != 0)
-        w.str("    ... ").dec(ctx.hidden).str(plural(ctx.hidden, " more frame", " more frames"))
-            .str(" (MEMLEAK_REPORT_FRAMES=").dec(settings.frames).str(")\n");
+        w.str("    ... ")
+            .dec(ctx.hidden)
+            .str(plural(ctx.hidden, " more frame", " more frames"))
+            .str(" (MEMLEAK_REPORT_FRAMES=")
+            .dec(settings.frames)
+            .str(")\n");
     else if (truncated)
-        w.str("    ... deeper frames were not recorded (MEMLEAK_DEPTH=").dec(table->header.max_depth).str(")\n");
+        w.str("    ... deeper frames were not recorded (MEMLEAK_DEPTH=")
+            .dec(table->header.max_depth)
+            .str(")\n");
     w.ch('\n');
 }
 
@@ -292,7 +302,8 @@ int write_report(const memleak_introspect_t *ix, int fd, const Settings &setting
         return w.error();
     }
 
-    const bool classified = settings.scan != nullptr && settings.scan->classified && settings.classified != nullptr;
+    const bool classified =
+        settings.scan != nullptr && settings.scan->classified && settings.classified != nullptr;
     Scratch<Item> own_items;
     Scratch<Item> &items = classified ? *settings.classified : own_items;
     unsigned in_flux = classified ? settings.scan->in_flux : 0;
@@ -338,7 +349,8 @@ int write_report(const memleak_introspect_t *ix, int fd, const Settings &setting
     });
 
     if (classified && settings.at_exit && !settings.show_reachable &&
-        std::none_of(groups.begin(), groups.end(), [](const Group &g) { return g.kind != MEMLEAK_SCAN_STILL_REACHABLE; }))
+        std::none_of(groups.begin(), groups.end(),
+                     [](const Group &g) { return g.kind != MEMLEAK_SCAN_STILL_REACHABLE; }))
         return 0;
 
     Symbolizer sym;
@@ -385,7 +397,8 @@ int write_report(const memleak_introspect_t *ix, int fd, const Settings &setting
     // only counted when they are not listed.
     uint64_t stacks = 0, reachable_stacks = 0;
     const auto listed = [&](const Group &g) {
-        return g.suppressed_by < 0 && (!classified || settings.show_reachable || g.kind != MEMLEAK_SCAN_STILL_REACHABLE);
+        return g.suppressed_by < 0 &&
+               (!classified || settings.show_reachable || g.kind != MEMLEAK_SCAN_STILL_REACHABLE);
     };
     for (const Group &g : groups) {
         if (g.suppressed_by >= 0) {
@@ -412,11 +425,15 @@ int write_report(const memleak_introspect_t *ix, int fd, const Settings &setting
     if (classified) {
         const uint64_t lost = totals->failing_blocks();
         const uint64_t reachable = totals->kind_blocks[MEMLEAK_SCAN_STILL_REACHABLE];
-        w.str(": ").dec(lost).str(" lost (").human(totals->bytes - totals->kind_bytes[MEMLEAK_SCAN_STILL_REACHABLE]);
+        w.str(": ").dec(lost).str(" lost (").human(totals->bytes -
+                                                   totals->kind_bytes[MEMLEAK_SCAN_STILL_REACHABLE]);
         w.str(settings.show_reachable ? "), " : ") in ");
         if (!settings.show_reachable)
             w.dec(stacks).str(plural(stacks, " stack, ", " stacks, "));
-        w.dec(reachable).str(" still reachable (").human(totals->kind_bytes[MEMLEAK_SCAN_STILL_REACHABLE]).ch(')');
+        w.dec(reachable)
+            .str(" still reachable (")
+            .human(totals->kind_bytes[MEMLEAK_SCAN_STILL_REACHABLE])
+            .ch(')');
         if (settings.show_reachable)
             w.str(", in ").dec(stacks).str(plural(stacks, " stack", " stacks"));
         w.ch('\n');
@@ -424,23 +441,38 @@ int write_report(const memleak_introspect_t *ix, int fd, const Settings &setting
         w.str(", in ").dec(stacks).str(plural(stacks, " stack\n", " stacks\n"));
     }
     if (settings.scan != nullptr && !classified)
-        w.str("memleak: blocks not classified (").str(settings.scan->why_not)
+        w.str("memleak: blocks not classified (")
+            .str(settings.scan->why_not)
             .str("); every live block is listed and counts for MEMLEAK_EXITCODE\n");
     if (classified)
-        w.str("memleak: exit scan: checked ").dec(settings.scan->scanned_bytes).str(" bytes in ")
-            .dec(settings.scan->scan_ns / 1000).str(" us (").dec(settings.scan->scan_cpu_ns / 1000)
-            .str(" us on the CPU); ").dec(settings.scan->stopped_threads)
-            .str(plural(settings.scan->stopped_threads, " other thread", " other threads")).str(" stopped for it\n");
+        w.str("memleak: exit scan: checked ")
+            .dec(settings.scan->scanned_bytes)
+            .str(" bytes in ")
+            .dec(settings.scan->scan_ns / 1000)
+            .str(" us (")
+            .dec(settings.scan->scan_cpu_ns / 1000)
+            .str(" us on the CPU); ")
+            .dec(settings.scan->stopped_threads)
+            .str(plural(settings.scan->stopped_threads, " other thread", " other threads"))
+            .str(" stopped for it\n");
     if (in_flux != 0 && classified)
-        w.str("memleak: ").dec(in_flux).str(plural(in_flux, " shard was", " shards were"))
-            .str(" being changed by a thread stopped for the scan and read as it was; a block may be missing or extra\n");
+        w.str("memleak: ")
+            .dec(in_flux)
+            .str(plural(in_flux, " shard was", " shards were"))
+            .str(
+                " being changed by a thread stopped for the scan and read as it was; a block may be missing or extra\n");
     else if (in_flux != 0)
-        w.str("memleak: ").dec(in_flux).str(plural(in_flux, " shard was", " shards were"))
+        w.str("memleak: ")
+            .dec(in_flux)
+            .str(plural(in_flux, " shard was", " shards were"))
             .str(" locked for too long and read while changing; a block may be missing or extra\n");
     if (table.header.flags & MEMLEAK_FLAG_DISABLED)
-        w.str("memleak: recording stopped early (the runtime ran out of memory); later blocks are not in this report\n");
+        w.str(
+            "memleak: recording stopped early (the runtime ran out of memory); later blocks are not in this report\n");
     if (uint64_t dropped = table.header.dropped_records)
-        w.str("memleak: ").dec(dropped).str(plural(dropped, " allocation was", " allocations were"))
+        w.str("memleak: ")
+            .dec(dropped)
+            .str(plural(dropped, " allocation was", " allocations were"))
             .str(" not recorded (the runtime ran out of memory) and are not in this report\n");
 
     uint64_t shown = 0, hidden_bytes = 0, hidden_blocks = 0;
@@ -456,24 +488,55 @@ int write_report(const memleak_introspect_t *ix, int fd, const Settings &setting
         }
     }
     if (stacks > shown)
-        w.str("... ").dec(stacks - shown).str(plural(stacks - shown, " more stack (", " more stacks ("))
-            .dec(hidden_bytes).str(" bytes in ").dec(hidden_blocks)
-            .str(" blocks) not shown (MEMLEAK_REPORT_GROUPS=").dec(settings.groups).str(")\n");
+        w.str("... ")
+            .dec(stacks - shown)
+            .str(plural(stacks - shown, " more stack (", " more stacks ("))
+            .dec(hidden_bytes)
+            .str(" bytes in ")
+            .dec(hidden_blocks)
+            .str(" blocks) not shown (MEMLEAK_REPORT_GROUPS=")
+            .dec(settings.groups)
+            .str(")\n");
     if (classified && !settings.show_reachable && totals->kind_blocks[MEMLEAK_SCAN_STILL_REACHABLE] != 0)
-        w.str("Still reachable: ").dec(totals->kind_bytes[MEMLEAK_SCAN_STILL_REACHABLE]).str(" bytes in ")
-            .dec(totals->kind_blocks[MEMLEAK_SCAN_STILL_REACHABLE]).str(" blocks, in ").dec(reachable_stacks)
-            .str(plural(reachable_stacks, " stack", " stacks")).str(" (MEMLEAK_REPORT_REACHABLE=1 lists them)\n");
+        w.str("Still reachable: ")
+            .dec(totals->kind_bytes[MEMLEAK_SCAN_STILL_REACHABLE])
+            .str(" bytes in ")
+            .dec(totals->kind_blocks[MEMLEAK_SCAN_STILL_REACHABLE])
+            .str(" blocks, in ")
+            .dec(reachable_stacks)
+            .str(plural(reachable_stacks, " stack", " stacks"))
+            .str(" (MEMLEAK_REPORT_REACHABLE=1 lists them)\n");
     if (totals->suppressed_blocks != 0)
-        w.str("Suppressed: ").dec(totals->suppressed_bytes).str(" bytes in ").dec(totals->suppressed_blocks)
-            .str(" blocks (by ").dec(patterns_used).str(plural(patterns_used, " pattern)\n", " patterns)\n"));
+        w.str("Suppressed: ")
+            .dec(totals->suppressed_bytes)
+            .str(" bytes in ")
+            .dec(totals->suppressed_blocks)
+            .str(" blocks (by ")
+            .dec(patterns_used)
+            .str(plural(patterns_used, " pattern)\n", " patterns)\n"));
     if (classified) {
         const uint64_t *kb = totals->kind_bytes, *kn = totals->kind_blocks;
-        w.str("SUMMARY: memleak: ").dec(totals->bytes - kb[MEMLEAK_SCAN_STILL_REACHABLE]).str(" bytes lost in ")
-            .dec(totals->failing_blocks()).str(" blocks (definitely ").dec(kb[MEMLEAK_SCAN_DEFINITELY_LOST])
-            .str(" in ").dec(kn[MEMLEAK_SCAN_DEFINITELY_LOST]).str(", indirectly ").dec(kb[MEMLEAK_SCAN_INDIRECTLY_LOST])
-            .str(" in ").dec(kn[MEMLEAK_SCAN_INDIRECTLY_LOST]).str(", possibly ").dec(kb[MEMLEAK_SCAN_POSSIBLY_LOST])
-            .str(" in ").dec(kn[MEMLEAK_SCAN_POSSIBLY_LOST]).str("); ").dec(kb[MEMLEAK_SCAN_STILL_REACHABLE])
-            .str(" bytes still reachable in ").dec(kn[MEMLEAK_SCAN_STILL_REACHABLE]).str(" blocks\n");
+        w.str("SUMMARY: memleak: ")
+            .dec(totals->bytes - kb[MEMLEAK_SCAN_STILL_REACHABLE])
+            .str(" bytes lost in ")
+            .dec(totals->failing_blocks())
+            .str(" blocks (definitely ")
+            .dec(kb[MEMLEAK_SCAN_DEFINITELY_LOST])
+            .str(" in ")
+            .dec(kn[MEMLEAK_SCAN_DEFINITELY_LOST])
+            .str(", indirectly ")
+            .dec(kb[MEMLEAK_SCAN_INDIRECTLY_LOST])
+            .str(" in ")
+            .dec(kn[MEMLEAK_SCAN_INDIRECTLY_LOST])
+            .str(", possibly ")
+            .dec(kb[MEMLEAK_SCAN_POSSIBLY_LOST])
+            .str(" in ")
+            .dec(kn[MEMLEAK_SCAN_POSSIBLY_LOST])
+            .str("); ")
+            .dec(kb[MEMLEAK_SCAN_STILL_REACHABLE])
+            .str(" bytes still reachable in ")
+            .dec(kn[MEMLEAK_SCAN_STILL_REACHABLE])
+            .str(" blocks\n");
     } else {
         w.str("SUMMARY: memleak: ").dec(totals->bytes).str(" bytes in ").dec(totals->blocks).str(" blocks\n");
     }
@@ -681,18 +744,20 @@ __attribute__((noinline)) void exit_report() {
     caller.sp = reinterpret_cast<uint64_t>(__builtin_frame_address(0));
     caller.tid = static_cast<uint32_t>(syscall(SYS_gettid));
 #if defined(__x86_64__)
-    __asm__ volatile("mov %%rbx, 0(%0)\n\tmov %%rbp, 8(%0)\n\tmov %%r12, 16(%0)\n\t"
-                     "mov %%r13, 24(%0)\n\tmov %%r14, 32(%0)\n\tmov %%r15, 40(%0)"
-                     :
-                     : "r"(caller.regs)
-                     : "memory");
+    __asm__ volatile(
+        "mov %%rbx, 0(%0)\n\tmov %%rbp, 8(%0)\n\tmov %%r12, 16(%0)\n\t"
+        "mov %%r13, 24(%0)\n\tmov %%r14, 32(%0)\n\tmov %%r15, 40(%0)"
+        :
+        : "r"(caller.regs)
+        : "memory");
     caller.reg_count = 6;
 #elif defined(__aarch64__)
-    __asm__ volatile("stp x19, x20, [%0]\n\tstp x21, x22, [%0, #16]\n\tstp x23, x24, [%0, #32]\n\t"
-                     "stp x25, x26, [%0, #48]\n\tstp x27, x28, [%0, #64]\n\tstr x29, [%0, #80]"
-                     :
-                     : "r"(caller.regs)
-                     : "memory");
+    __asm__ volatile(
+        "stp x19, x20, [%0]\n\tstp x21, x22, [%0, #16]\n\tstp x23, x24, [%0, #32]\n\t"
+        "stp x25, x26, [%0, #48]\n\tstp x27, x28, [%0, #64]\n\tstr x29, [%0, #80]"
+        :
+        : "r"(caller.regs)
+        : "memory");
     caller.reg_count = 11;
 #endif
     const int saved_errno = errno;

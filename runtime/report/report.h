@@ -62,10 +62,10 @@ void exit_report();
 struct Settings {
     unsigned groups = option_default::report_groups;  // stacks shown
     unsigned frames = option_default::report_frames;  // frames shown per stack
-    const char *suppressions = nullptr;   // file of leak: lines, or null
-    bool at_exit = false;                 // wording, and silence when nothing is live
-    bool debuginfod = false;              // ask DEBUGINFOD_URLS' servers for debug info
-    bool show_reachable = false;          // list still-reachable blocks, not just count them
+    const char *suppressions = nullptr;               // file of leak: lines, or null
+    bool at_exit = false;                             // wording, and silence when nothing is live
+    bool debuginfod = false;                          // ask DEBUGINFOD_URLS' servers for debug info
+    bool show_reachable = false;                      // list still-reachable blocks, not just count them
     // The exit scan's outcome and its classified copy of the table; null:
     // the report copies the table itself and lists every block unclassified.
     const ExitScan *scan = nullptr;
@@ -73,7 +73,7 @@ struct Settings {
 };
 
 struct Totals {
-    uint64_t bytes = 0, blocks = 0;                        // not suppressed
+    uint64_t bytes = 0, blocks = 0;  // not suppressed
     uint64_t suppressed_bytes = 0, suppressed_blocks = 0;
     // Of bytes and blocks, when classified: per MEMLEAK_SCAN_* class.
     uint64_t kind_bytes[5] = {}, kind_blocks[5] = {};

@@ -150,13 +150,13 @@ long read_proc_number(const char *path, const char *key) {
 }  // namespace
 
 struct TracerShared {
-    uint32_t state;          // kStarting, then kAllStopped or kFailed; kRelease from the caller
-    uint32_t go;             // set by the caller once the tracer may attach
-    uint32_t tracer_alive;   // the tracer's tid; the kernel clears it when the tracer exits
+    uint32_t state;         // kStarting, then kAllStopped or kFailed; kRelease from the caller
+    uint32_t go;            // set by the caller once the tracer may attach
+    uint32_t tracer_alive;  // the tracer's tid; the kernel clears it when the tracer exits
     uint32_t pid;
     uint32_t caller_tid;
     uint32_t count;
-    int32_t error;           // errno of the step that failed
+    int32_t error;  // errno of the step that failed
     uint32_t failed_step;
     StoppedThread threads[kMaxThreads];
     alignas(16) char stack[kTracerStack];
@@ -338,7 +338,8 @@ bool other_threads_alive() {
     char dir[32];
     task_dir(dir, static_cast<uint32_t>(getpid()));
     bool others = false;
-    if (!for_each_task("/proc/self/task", [&](uint32_t tid) { others = others || (tid != self && !task_exited(dir, tid)); }))
+    if (!for_each_task("/proc/self/task",
+                       [&](uint32_t tid) { others = others || (tid != self && !task_exited(dir, tid)); }))
         return true;
     return others;
 }
@@ -371,14 +372,15 @@ WorldStop::Result WorldStop::stop() {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    const int tid = clone(tracer_main, shared_->stack + kTracerStack,
-                          CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_UNTRACED | CLONE_CHILD_CLEARTID |
-                              CLONE_CHILD_SETTID,
-                          shared_, nullptr, nullptr, &shared_->tracer_alive);
+    const int tid =
+        clone(tracer_main, shared_->stack + kTracerStack,
+              CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_UNTRACED | CLONE_CHILD_CLEARTID | CLONE_CHILD_SETTID,
+              shared_, nullptr, nullptr, &shared_->tracer_alive);
     const int clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
     if (tid < 0) {
-        why_not_ = clone_errno == EPERM ? "creating the tracer task was denied" : "the tracer task could not be created";
+        why_not_ = clone_errno == EPERM ? "creating the tracer task was denied"
+                                        : "the tracer task could not be created";
         unmap_pages(shared_, sizeof(Shared));
         shared_ = nullptr;
         return Result::kNotStopped;

@@ -30,9 +30,9 @@ constexpr unsigned kRegisterWords = 0;
 
 struct StoppedThread {
     uint32_t tid;
-    uint32_t give_back_signal;      // a signal that was being delivered when it stopped
-    uint64_t sp;                    // stack pointer
-    uint64_t thread_pointer;        // fs_base (x86-64), tpidr_el0 (aarch64)
+    uint32_t give_back_signal;                           // a signal that was being delivered when it stopped
+    uint64_t sp;                                         // stack pointer
+    uint64_t thread_pointer;                             // fs_base (x86-64), tpidr_el0 (aarch64)
     uint64_t regs[kRegisterWords ? kRegisterWords : 1];  // general-purpose registers, as ptrace gives them
 };
 

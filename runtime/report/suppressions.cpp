@@ -109,7 +109,8 @@ bool Suppressions::load(const char *path, Writer &err) {
         if (open_errno == EFBIG)
             err.str("larger than ").dec(kMaxFileSize >> 20).str(" MiB; no suppressions applied\n");
         else
-            err.str("cannot read: ").str(open_errno == EINVAL ? "not a regular file or a FIFO" : strerrordesc_np(open_errno))
+            err.str("cannot read: ")
+                .str(open_errno == EINVAL ? "not a regular file or a FIFO" : strerrordesc_np(open_errno))
                 .str("; no suppressions applied\n");
         return false;
     }

@@ -22,8 +22,8 @@ char *g_debuginfo_path = nullptr;
 // libdw's standard search loads libdebuginfod and asks the servers for
 // what it did not find here.
 int find_debuginfo_here(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
-                        const char *file_name, const char *debuglink_file,
-                        GElf_Word debuglink_crc, char **debuginfo_file_name) {
+                        const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
+                        char **debuginfo_file_name) {
     const char *urls = secure_getenv("DEBUGINFOD_URLS");
     if (urls != nullptr && urls[0] != '\0')
         return dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
@@ -48,8 +48,7 @@ const Dwfl_Callbacks kCallbacksDebuginfod = {
 
 bool is_function(Dwarf_Die *die) {
     const int tag = dwarf_tag(die);
-    return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine ||
-           tag == DW_TAG_entry_point;
+    return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine || tag == DW_TAG_entry_point;
 }
 
 // The linkage name carries namespaces and overloads, so it is preferred;
@@ -140,8 +139,8 @@ bool Symbolizer::find_cu(Dwfl_Module *mod, uint64_t addr, uint64_t *cu_offset) {
     const CuRange *end = begin + index->count;
     // Ranges of different CUs do not overlap: only the last one starting
     // at or before addr can hold it.
-    const CuRange *after = std::upper_bound(
-        begin, end, addr, [](uint64_t a, const CuRange &r) { return a < r.start; });
+    const CuRange *after =
+        std::upper_bound(begin, end, addr, [](uint64_t a, const CuRange &r) { return a < r.start; });
     if (after == begin || addr >= after[-1].end)
         return false;
     *cu_offset = after[-1].cu_offset;
@@ -227,7 +226,8 @@ bool Symbolizer::frames(uint64_t pc, FrameFn fn, void *ctx) {
     if (nfuncs == 0) {
         GElf_Off sym_offset = 0;
         GElf_Sym sym;
-        frame.function = demangle(dwfl_module_addrinfo(mod, addr, &sym_offset, &sym, nullptr, nullptr, nullptr));
+        frame.function =
+            demangle(dwfl_module_addrinfo(mod, addr, &sym_offset, &sym, nullptr, nullptr, nullptr));
         frame.file = src_file;
         frame.line = src_line > 0 ? static_cast<unsigned>(src_line) : 0;
         free(scopes);

@@ -18,12 +18,12 @@ namespace memleak::report {
 // inlined: the innermost comes first, each `inlined` one was expanded into
 // the next. Strings are valid only during the callback.
 struct Frame {
-    uint64_t pc;          // the return address as recorded
-    const char *function; // demangled when possible; null: unknown
-    const char *file;     // null: no line information
+    uint64_t pc;           // the return address as recorded
+    const char *function;  // demangled when possible; null: unknown
+    const char *file;      // null: no line information
     unsigned line;
-    const char *object;   // the ELF object holding pc; null: not mapped
-    uint64_t offset;      // pc - the object's load bias (what addr2line takes)
+    const char *object;  // the ELF object holding pc; null: not mapped
+    uint64_t offset;     // pc - the object's load bias (what addr2line takes)
     bool inlined;
 };
 
@@ -71,7 +71,7 @@ private:
 
     Dwfl *dwfl_ = nullptr;
     char *(*cxa_demangle_)(const char *, char *, size_t *, int *) = nullptr;
-    char *demangled_ = nullptr;  // from __cxa_demangle, released on the next call
+    char *demangled_ = nullptr;   // from __cxa_demangle, released on the next call
     Scratch<CuRange> cu_ranges_;  // one run per module, sorted by start
     Scratch<Indexed> indexed_;
 };

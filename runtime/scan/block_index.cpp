@@ -13,8 +13,7 @@ constexpr uint64_t kGranulesSlack = 1024;
 
 }  // namespace
 
-BlockIndex::BlockIndex(const memleak_scan_block_t *blocks, uint32_t count)
-    : blocks_(blocks), count_(count) {
+BlockIndex::BlockIndex(const memleak_scan_block_t *blocks, uint32_t count) : blocks_(blocks), count_(count) {
     if (count) {
         low_ = blocks[0].address;
         span_ = hit_end(blocks[count - 1]) - low_;

@@ -137,8 +137,8 @@ public:
 private:
     struct Granule {
         uint64_t key;
-        uint32_t first;  // the first block overlapping the granule
-        uint32_t count;  // blocks overlapping it, consecutive from `first`
+        uint32_t first;      // the first block overlapping the granule
+        uint32_t count;      // blocks overlapping it, consecutive from `first`
         uint32_t unsettled;  // of those, blocks not yet settled
         uint32_t unused;
     };

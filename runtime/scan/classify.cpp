@@ -32,8 +32,12 @@ class Marker {
 public:
     Marker(ScanContext &context, uint8_t *state, memleak_scan_ref_t *pred, uint32_t *reach_queue,
            uint32_t *possible_queue)
-        : c_(context), state_(state), pred_(pred), reach_queue_(reach_queue),
-          possible_queue_(possible_queue), batch_(context.blocks, state) {}
+        : c_(context),
+          state_(state),
+          pred_(pred),
+          reach_queue_(reach_queue),
+          possible_queue_(possible_queue),
+          batch_(context.blocks, state) {}
 
     void run() {
         mark_from_roots();
@@ -42,13 +46,12 @@ public:
     }
 
 private:
-    void record(uint32_t target, uint16_t from, uint32_t source, uint64_t word, uint64_t value,
-                uint32_t h) {
+    void record(uint32_t target, uint16_t from, uint32_t source, uint64_t word, uint64_t value, uint32_t h) {
         if (!pred_)
             return;
         memleak_scan_ref_t &p = pred_[target];
-        const uint64_t base = from == MEMLEAK_SCAN_FROM_ROOT ? c_.input.roots[source].address
-                                                             : c_.blocks[source].address;
+        const uint64_t base =
+            from == MEMLEAK_SCAN_FROM_ROOT ? c_.input.roots[source].address : c_.blocks[source].address;
         p.offset = word - base;
         p.target_offset = value - c_.blocks[target].address;
         p.index = source;
@@ -124,7 +127,8 @@ private:
     // Breadth first, one level at a time, each level in address order (block
     // indices follow addresses): chains stay shortest, and the blocks of a
     // level are read in the order memory lies, not scattered.
-    template <typename Each> void by_levels(uint32_t *queue, const uint32_t &tail, Each &&each) {
+    template <typename Each>
+    void by_levels(uint32_t *queue, const uint32_t &tail, Each &&each) {
         uint32_t head = 0;
         while (head < tail) {
             const uint32_t level_end = tail;
@@ -168,8 +172,7 @@ private:
                 continue;
             uint32_t tail = 0;
             queue[tail++] = leader;
-            auto claim = [&](uint32_t t, uint64_t value, uint64_t word, uint16_t from,
-                             uint32_t source) {
+            auto claim = [&](uint32_t t, uint64_t value, uint64_t word, uint16_t from, uint32_t source) {
                 if (t == leader || state_[t] != kUnreached)
                     return;
                 state_[t] = kIndirect;
@@ -209,8 +212,7 @@ constexpr uint8_t kClassOf[] = {MEMLEAK_SCAN_DEFINITELY_LOST, MEMLEAK_SCAN_POSSI
 
 }  // namespace
 
-int classify(const memleak_scan_input_t &in, memleak_scan_result_t &out, WorkMemory &work,
-             Message &message) {
+int classify(const memleak_scan_input_t &in, memleak_scan_result_t &out, WorkMemory &work, Message &message) {
     const uint64_t n = in.block_count;
     uint32_t *reach_queue = work.array<uint32_t>(n);
     uint32_t *possible_queue = work.array<uint32_t>(n);

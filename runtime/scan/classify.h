@@ -8,10 +8,8 @@
 
 namespace memleak::scan {
 
-int classify(const memleak_scan_input_t &in, memleak_scan_result_t &out, WorkMemory &work,
-             Message &message);
+int classify(const memleak_scan_input_t &in, memleak_scan_result_t &out, WorkMemory &work, Message &message);
 
-int who(const memleak_scan_input_t &in, memleak_scan_who_t &query, WorkMemory &work,
-        Message &message);
+int who(const memleak_scan_input_t &in, memleak_scan_who_t &query, WorkMemory &work, Message &message);
 
 }  // namespace memleak::scan

@@ -8,9 +8,7 @@ constexpr uint64_t kPage = 4096;
 // A vtable is believed after two function pointers among its first words.
 constexpr uint64_t kVtableWordsChecked = 20;
 
-bool enabled_in(uint32_t enabled, uint32_t h) {
-    return (enabled & MEMLEAK_SCAN_HEURISTIC_BIT(h)) != 0;
-}
+bool enabled_in(uint32_t enabled, uint32_t h) { return (enabled & MEMLEAK_SCAN_HEURISTIC_BIT(h)) != 0; }
 
 // A COW string rep: length, capacity, refcount, then the characters and NUL.
 bool is_stdstring(uint64_t value, const memleak_scan_block_t &b, const MemoryView &m) {

@@ -20,21 +20,29 @@ int check_blocks(const memleak_scan_input_t &in, Message &message) {
     for (uint64_t i = 0; i < in.block_count; ++i) {
         const memleak_scan_block_t &b = in.blocks[i];
         if (b.size > UINT64_MAX - b.address || (b.size == 0 && b.address == UINT64_MAX)) {
-            message.text("block ").dec(i).text(" at ").hex(b.address).text(" of ").dec(b.size)
-                .text(" bytes wraps around the address space");
+            message.text("block ").dec(i).text(" at ").hex(b.address).text(" of ").dec(b.size).text(
+                " bytes wraps around the address space");
             return MEMLEAK_SCAN_EBLOCKS;
         }
         if (i == 0)
             continue;
         const memleak_scan_block_t &prev = in.blocks[i - 1];
         if (b.address <= prev.address) {
-            message.text("blocks not sorted by address: block ").dec(i).text(" at ").hex(b.address)
-                .text(" follows ").hex(prev.address);
+            message.text("blocks not sorted by address: block ")
+                .dec(i)
+                .text(" at ")
+                .hex(b.address)
+                .text(" follows ")
+                .hex(prev.address);
             return MEMLEAK_SCAN_EBLOCKS;
         }
         if (b.address < hit_end(prev)) {
-            message.text("blocks overlap: block ").dec(i).text(" at ").hex(b.address)
-                .text(" starts inside the block at ").hex(prev.address);
+            message.text("blocks overlap: block ")
+                .dec(i)
+                .text(" at ")
+                .hex(b.address)
+                .text(" starts inside the block at ")
+                .hex(prev.address);
             return MEMLEAK_SCAN_EBLOCKS;
         }
     }
@@ -49,13 +57,21 @@ int check_segments(const memleak_scan_input_t &in, Message &message) {
     for (uint64_t i = 0; i < in.segment_count; ++i) {
         const memleak_scan_segment_t &s = in.segments[i];
         if (s.length > UINT64_MAX - s.address) {
-            message.text("segment ").dec(i).text(" at ").hex(s.address).text(" of ").dec(s.length)
+            message.text("segment ")
+                .dec(i)
+                .text(" at ")
+                .hex(s.address)
+                .text(" of ")
+                .dec(s.length)
                 .text(" bytes wraps around the address space");
             return MEMLEAK_SCAN_ESEGMENTS;
         }
         if (i > 0 && s.address < in.segments[i - 1].address + in.segments[i - 1].length) {
-            message.text("segments not sorted or overlapping: segment ").dec(i).text(" at ")
-                .hex(s.address).text(" after one ending at ")
+            message.text("segments not sorted or overlapping: segment ")
+                .dec(i)
+                .text(" at ")
+                .hex(s.address)
+                .text(" after one ending at ")
                 .hex(in.segments[i - 1].address + in.segments[i - 1].length);
             return MEMLEAK_SCAN_ESEGMENTS;
         }
@@ -79,8 +95,8 @@ int check_roots(const memleak_scan_input_t &in, Message &message) {
             return MEMLEAK_SCAN_EROOTS;
         }
         if (r.length > UINT64_MAX - r.address) {
-            message.text("root ").dec(i).text(" at ").hex(r.address).text(" of ").dec(r.length)
-                .text(" bytes wraps around the address space");
+            message.text("root ").dec(i).text(" at ").hex(r.address).text(" of ").dec(r.length).text(
+                " bytes wraps around the address space");
             return MEMLEAK_SCAN_EROOTS;
         }
     }

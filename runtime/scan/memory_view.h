@@ -29,8 +29,7 @@ struct ScanCounters {
 
 class MemoryView {
 public:
-    MemoryView(const memleak_scan_segment_t *segments, uint64_t count)
-        : segments_(segments), count_(count) {}
+    MemoryView(const memleak_scan_segment_t *segments, uint64_t count) : segments_(segments), count_(count) {}
 
     // Index of the first segment that ends after `addr` (count_ if none).
     uint64_t first_ending_after(uint64_t addr) const {

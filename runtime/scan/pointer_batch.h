@@ -30,7 +30,8 @@ public:
             flush(apply);
     }
 
-    template <typename Apply> void flush(Apply &&apply) {
+    template <typename Apply>
+    void flush(Apply &&apply) {
         for (uint32_t i = 0; i < count_; ++i)
             __builtin_prefetch(index_.slot_address(pending_[i].value));
         for (uint32_t i = 0; i < count_; ++i) {

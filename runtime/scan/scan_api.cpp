@@ -18,8 +18,7 @@ int finish(int status, char *message) {
 using memleak::scan::Message;
 using memleak::scan::WorkMemory;
 
-extern "C" int memleak_scan_classify(const memleak_scan_input_t *input,
-                                     memleak_scan_result_t *result) {
+extern "C" int memleak_scan_classify(const memleak_scan_input_t *input, memleak_scan_result_t *result) {
     if (!result)
         return MEMLEAK_SCAN_EINVAL;
     Message message(result->message, sizeof result->message);
@@ -31,8 +30,7 @@ extern "C" int memleak_scan_classify(const memleak_scan_input_t *input,
         return MEMLEAK_SCAN_EINVAL;
     }
     WorkMemory work(input->allocator);
-    return memleak::scan::finish(memleak::scan::classify(*input, *result, work, message),
-                                 result->message);
+    return memleak::scan::finish(memleak::scan::classify(*input, *result, work, message), result->message);
 }
 
 extern "C" int memleak_scan_who(const memleak_scan_input_t *input, memleak_scan_who_t *query) {
@@ -43,8 +41,7 @@ extern "C" int memleak_scan_who(const memleak_scan_input_t *input, memleak_scan_
     if (status != MEMLEAK_SCAN_OK)
         return status;
     WorkMemory work(input->allocator);
-    return memleak::scan::finish(memleak::scan::who(*input, *query, work, message),
-                                 query->message);
+    return memleak::scan::finish(memleak::scan::who(*input, *query, work, message), query->message);
 }
 
 extern "C" uint32_t memleak_scan_version(void) { return MEMLEAK_SCAN_VERSION; }

@@ -12,7 +12,8 @@ namespace memleak::scan {
 
 struct ScanContext {
     explicit ScanContext(const memleak_scan_input_t &in)
-        : input(in), memory(in.segments, in.segment_count),
+        : input(in),
+          memory(in.segments, in.segment_count),
           blocks(in.blocks, static_cast<uint32_t>(in.block_count)) {}
 
     // Orders the roots for scan_roots(); false when `work` cannot hold the order.
@@ -22,7 +23,8 @@ struct ScanContext {
     // given as bytes first, then the others by address. A word is scanned
     // once, for the first root holding it, however the roots overlap, and
     // words inside live blocks are not roots.
-    template <typename Visit> void scan_roots(Visit &&visit) {
+    template <typename Visit>
+    void scan_roots(Visit &&visit) {
         uint64_t covered = 0;
         for (uint32_t i = 0; i < input.root_count; ++i) {
             const uint32_t r = root_order[i];
@@ -41,7 +43,8 @@ struct ScanContext {
         }
     }
 
-    template <typename Visit> void scan_outside_blocks(uint64_t begin, uint64_t end, Visit &&visit) {
+    template <typename Visit>
+    void scan_outside_blocks(uint64_t begin, uint64_t end, Visit &&visit) {
         uint64_t cursor = begin;
         for (uint32_t b = blocks.first_ending_after(cursor); b < blocks.count(); ++b) {
             const memleak_scan_block_t &block = blocks[b];
@@ -57,7 +60,8 @@ struct ScanContext {
             memory.scan(cursor, end, counters, visit);
     }
 
-    template <typename Visit> void scan_block(uint32_t b, Visit &&visit) {
+    template <typename Visit>
+    void scan_block(uint32_t b, Visit &&visit) {
         const memleak_scan_block_t &block = blocks[b];
         memory.scan(block.address, block.address + block.size, counters, visit);
     }

@@ -6,8 +6,7 @@
 
 namespace memleak::scan {
 
-int who(const memleak_scan_input_t &in, memleak_scan_who_t &query, WorkMemory &work,
-        Message &message) {
+int who(const memleak_scan_input_t &in, memleak_scan_who_t &query, WorkMemory &work, Message &message) {
     if (query.target >= in.block_count) {
         message.text("no block ").dec(query.target).text(" among ").dec(in.block_count);
         return MEMLEAK_SCAN_EINVAL;

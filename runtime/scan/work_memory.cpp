@@ -32,8 +32,7 @@ WorkMemory::~WorkMemory() {
     while (count_ > 0) {
         --count_;
         if (allocator_->release)
-            allocator_->release(allocator_->context, allocations_[count_].memory,
-                                allocations_[count_].bytes);
+            allocator_->release(allocator_->context, allocations_[count_].memory, allocations_[count_].bytes);
     }
 }
 

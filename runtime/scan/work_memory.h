@@ -18,7 +18,8 @@ public:
     WorkMemory &operator=(const WorkMemory &) = delete;
 
     // `count` elements, or nullptr when the size overflows or the allocator refuses.
-    template <typename T> T *array(uint64_t count) {
+    template <typename T>
+    T *array(uint64_t count) {
         if (count > SIZE_MAX / sizeof(T))
             return nullptr;
         return static_cast<T *>(allocate(count * sizeof(T)));

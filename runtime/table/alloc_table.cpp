@@ -63,8 +63,8 @@ void AllocTable::prefetch(uint64_t address) const {
         return;
     const uint64_t chunk = __atomic_load_n(&dir[ri / kRecordsPerChunk], __ATOMIC_RELAXED);
     if (chunk)
-        __builtin_prefetch(reinterpret_cast<const char *>(chunk) +
-                               sizeof(memleak_record_t) * (ri % kRecordsPerChunk), 1);
+        __builtin_prefetch(
+            reinterpret_cast<const char *>(chunk) + sizeof(memleak_record_t) * (ri % kRecordsPerChunk), 1);
 }
 
 void AllocTable::prefetch_lines(uint32_t s, uint64_t h) const {
@@ -75,12 +75,11 @@ void AllocTable::prefetch_lines(uint32_t s, uint64_t h) const {
     // Index and mask may come from different sizes while another thread
     // grows the index: a prefetch of any address is harmless.
     if (index)
-        __builtin_prefetch(reinterpret_cast<const char *>(index) +
-                               sizeof(uint32_t) * (static_cast<uint32_t>(h) & mask), 1);
+        __builtin_prefetch(
+            reinterpret_cast<const char *>(index) + sizeof(uint32_t) * (static_cast<uint32_t>(h) & mask), 1);
 }
 
-uint32_t AllocTable::find_slot(const ShardState &st, uint64_t address, uint64_t h,
-                               uint32_t *free_slot) {
+uint32_t AllocTable::find_slot(const ShardState &st, uint64_t address, uint64_t h, uint32_t *free_slot) {
     if (!st.index)
         return kNoSlot;
     const uint32_t tag = tag_of(h) << kTagShift;
@@ -177,8 +176,7 @@ void AllocTable::add_global_bytes(uint64_t delta) {
     uint64_t peak = __atomic_load_n(global_peak_, __ATOMIC_RELAXED);
     // A negative delta wraps to a huge value only transiently; never a peak.
     while (now > peak && now < (UINT64_C(1) << 63) &&
-           !__atomic_compare_exchange_n(global_peak_, &peak, now, true, __ATOMIC_RELAXED,
-                                        __ATOMIC_RELAXED)) {
+           !__atomic_compare_exchange_n(global_peak_, &peak, now, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
     }
 }
 
@@ -226,10 +224,9 @@ AllocTable::InsertResult AllocTable::insert_impl(const RecordData &rec, uint64_t
         const uint32_t capacity = st.index ? st.index_mask + 1 : 0;
         // Taking a tombstone's place fills no new slot.
         const bool into_tombstone = free_slot != kNoSlot && st.index[free_slot] == kTombstone;
-        const bool need_rebuild =
-            !into_tombstone && index_too_full(st.index_used + st.index_tombs, capacity);
-        const bool need_grow =
-            need_rebuild && static_cast<uint64_t>(st.index_used + 1) * 5 > static_cast<uint64_t>(capacity) * 3;
+        const bool need_rebuild = !into_tombstone && index_too_full(st.index_used + st.index_tombs, capacity);
+        const bool need_grow = need_rebuild && static_cast<uint64_t>(st.index_used + 1) * 5 >
+                                                   static_cast<uint64_t>(capacity) * 3;
         if (need_chunk && sh.chunk_count == kMaxChunksPerShard) {
             futex_unlock(&sh.lock);
             break;
@@ -246,7 +243,8 @@ AllocTable::InsertResult AllocTable::insert_impl(const RecordData &rec, uint64_t
                 spare.chunk = static_cast<memleak_record_t *>(map_pages(kChunkBytes, MEMLEAK_REGION_TABLE));
             if (need_grow && spare.index_capacity < wanted_capacity) {
                 unmap_pages(spare.index, spare.index_capacity * sizeof(uint32_t));
-                spare.index = static_cast<uint32_t *>(map_pages(wanted_capacity * sizeof(uint32_t), MEMLEAK_REGION_TABLE));
+                spare.index = static_cast<uint32_t *>(
+                    map_pages(wanted_capacity * sizeof(uint32_t), MEMLEAK_REGION_TABLE));
                 spare.index_capacity = spare.index ? wanted_capacity : 0;
             }
             if ((need_dir && !spare.dir) || (need_chunk && !spare.chunk) || (need_grow && !spare.index))

@@ -44,7 +44,7 @@ struct RecordData {
 class AllocTable {
 public:
     static constexpr uint32_t kShardCount = 64;
-    static constexpr uint32_t kShardShift = 58;  // 64 - log2(kShardCount)
+    static constexpr uint32_t kShardShift = 58;         // 64 - log2(kShardCount)
     static constexpr uint32_t kRecordsPerChunk = 2048;  // 64 KiB of records
     // 64 shards * 8192 chunks * 2048 records: about 1.07e9 live blocks.
     static constexpr uint32_t kMaxChunksPerShard = 8192;
@@ -92,17 +92,17 @@ public:
 private:
     // One cache line each: an operation on a shard reads most of it.
     struct alignas(64) ShardState {
-        uint64_t *dir;         // chunk directory, kMaxChunksPerShard entries
+        uint64_t *dir;  // chunk directory, kMaxChunksPerShard entries
         // tag << 24 | record index; tag 0: empty, 1: tombstone. It, the
         // mask, dir and its entries, records_used and free_head are stored
         // atomically for prefetch(), which reads them unlocked.
         uint32_t *index;
-        uint32_t index_mask;   // capacity - 1; capacity 0 while index is null
-        uint32_t index_used;   // live entries
-        uint32_t index_tombs;  // tombstones
-        uint32_t records_used; // record slots ever handed out
-        uint32_t free_head;    // record index + 1 of the first free slot, 0: none
-        uint64_t mapped_bytes; // records + index
+        uint32_t index_mask;    // capacity - 1; capacity 0 while index is null
+        uint32_t index_used;    // live entries
+        uint32_t index_tombs;   // tombstones
+        uint32_t records_used;  // record slots ever handed out
+        uint32_t free_head;     // record index + 1 of the first free slot, 0: none
+        uint64_t mapped_bytes;  // records + index
     };
 
     // Memory prepared outside the lock for one insert.
@@ -119,8 +119,7 @@ private:
     // Probes for `address` (hash h). Returns its slot, or UINT32_MAX with
     // *free_slot set to where it would go (the first tombstone or the empty
     // slot that ended the probe) when free_slot is not null.
-    static uint32_t find_slot(const ShardState &st, uint64_t address, uint64_t h,
-                              uint32_t *free_slot);
+    static uint32_t find_slot(const ShardState &st, uint64_t address, uint64_t h, uint32_t *free_slot);
     static void index_erase(ShardState &st, uint32_t slot);
     // Refills `index` (zeroed, `capacity` slots) from the shard's records.
     void rebuild_index(uint32_t shard, uint32_t *index, uint32_t capacity);

@@ -26,7 +26,8 @@ void publish_count(uint32_t n) {
     if (published == nullptr)
         return;
     uint32_t seen = __atomic_load_n(published, __ATOMIC_RELAXED);
-    while (seen < n && !__atomic_compare_exchange_n(published, &seen, n, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+    while (seen < n &&
+           !__atomic_compare_exchange_n(published, &seen, n, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
     }
 }
 
@@ -56,7 +57,8 @@ bool grow(uint32_t n) {
     if (n >= kMaxRegionChunks)
         return false;
     if (__atomic_load_n(&g_dir[n], __ATOMIC_ACQUIRE) == 0) {
-        void *p = mmap(nullptr, kRegionChunkBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        void *p =
+            mmap(nullptr, kRegionChunkBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED)
             return false;
         auto *slots = static_cast<memleak_region_t *>(p);
@@ -106,7 +108,8 @@ void unpublish_region(const void *start, uint64_t bytes) {
         memleak_region_t *slots = chunk_at(c);
         for (uint32_t i = 0; slots != nullptr && i < kRegionsPerChunk; ++i) {
             memleak_region_t &s = slots[i];
-            if (__atomic_load_n(&s.start, __ATOMIC_ACQUIRE) != addr || __atomic_load_n(&s.size, __ATOMIC_ACQUIRE) != bytes)
+            if (__atomic_load_n(&s.start, __ATOMIC_ACQUIRE) != addr ||
+                __atomic_load_n(&s.size, __ATOMIC_ACQUIRE) != bytes)
                 continue;
             // Size first: a slot with a start and no size is not a region.
             __atomic_store_n(&s.size, uint64_t{0}, __ATOMIC_RELEASE);

@@ -50,8 +50,8 @@ template <typename Fn>
 void for_each_region(Fn fn) {
     const uint32_t chunks = __atomic_load_n(&regions_detail::g_chunk_count, __ATOMIC_ACQUIRE);
     for (uint32_t c = 0; c < chunks && c < kMaxRegionChunks; ++c) {
-        const auto *slots =
-            reinterpret_cast<const memleak_region_t *>(__atomic_load_n(&regions_detail::g_dir[c], __ATOMIC_ACQUIRE));
+        const auto *slots = reinterpret_cast<const memleak_region_t *>(
+            __atomic_load_n(&regions_detail::g_dir[c], __ATOMIC_ACQUIRE));
         if (slots == nullptr)
             continue;
         for (uint32_t i = 0; i < kRegionsPerChunk; ++i) {

@@ -47,14 +47,13 @@ private:
         uint64_t slots[1];  // mask + 1 words: hash << 32 | id, 0 empty
     };
 
-    uint32_t lookup(const Table *t, uint32_t hash, const uint64_t *pcs, uint32_t depth,
-                    uint16_t flags) const;
+    uint32_t lookup(const Table *t, uint32_t hash, const uint64_t *pcs, uint32_t depth, uint16_t flags) const;
     uint32_t append(uint32_t hash, const uint64_t *pcs, uint32_t depth, uint16_t flags);
     bool grow_table();
     static void table_put(Table *t, uint64_t slot_word);
 
     memleak_introspect_t *root_;
-    Table *table_;        // read with acquire, replaced with release
+    Table *table_;  // read with acquire, replaced with release
     uint64_t table_used_;
     uint32_t chunk_words_used_;  // in the newest chunk
     uint64_t mapped_bytes_;

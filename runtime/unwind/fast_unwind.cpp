@@ -40,7 +40,7 @@ constexpr uintptr_t kCfaRbpBit = 1;
 
 struct MemoTrace {
     int count;
-    bool ended;    // the last frame is the outermost (its rule is kRuleEnd)
+    bool ended;  // the last frame is the outermost (its rule is kRuleEnd)
     // Some step computed its CFA from %rbp. Without such a step (code built
     // without frame pointers, where %rbp is an ordinary register whose value
     // differs from call to call) %rbp decides nothing, and a match ignores it.
@@ -175,9 +175,8 @@ void poll_unloads(uint32_t ticks) {
     // addresses.
     constexpr uint32_t kEveryTicks = 100;
     uint32_t last = __atomic_load_n(&g_unloads_checked_at, __ATOMIC_RELAXED);
-    if (ticks - last < kEveryTicks ||
-        !__atomic_compare_exchange_n(&g_unloads_checked_at, &last, ticks, false, __ATOMIC_RELAXED,
-                                     __ATOMIC_RELAXED))
+    if (ticks - last < kEveryTicks || !__atomic_compare_exchange_n(&g_unloads_checked_at, &last, ticks, false,
+                                                                   __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         return;
     if (modules_unloaded())
         forget_unwind_info();
@@ -272,8 +271,8 @@ __attribute__((noinline)) int fast_backtrace_from(const uintptr_t *fp, uint64_t 
             return -1;
         }
         if (next)
-            next->frames[n] = MemoFrame{pc, sp, rbp, ra_slot | ((rule & kRuleCfaRbp) ? kCfaRbpBit : 0),
-                                        rbp_slot};
+            next->frames[n] =
+                MemoFrame{pc, sp, rbp, ra_slot | ((rule & kRuleCfaRbp) ? kCfaRbpBit : 0), rbp_slot};
         uses_rbp |= (rule & kRuleCfaRbp) != 0;
         ++n;
         if (rbp_slot)

@@ -15,8 +15,8 @@
 
 namespace memleak::unwind {
 
-extern uint32_t g_gate_closed;   // 1 while a fork is being prepared
-extern uint32_t g_gate_inside;   // threads inside the gate
+extern uint32_t g_gate_closed;  // 1 while a fork is being prepared
+extern uint32_t g_gate_inside;  // threads inside the gate
 extern __thread uint32_t t_gate_depth __attribute__((tls_model("initial-exec")));
 
 // Called with this thread counted inside and the gate found closed.

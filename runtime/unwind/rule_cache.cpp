@@ -17,9 +17,7 @@ uint32_t g_lock;
 constexpr uint64_t kInitialCapacity = 4096;
 constexpr uint64_t kMaxCapacity = UINT64_C(1) << 22;
 
-size_t table_bytes(uint64_t capacity) {
-    return sizeof(RuleTable) + (capacity - 1) * sizeof(RuleEntry);
-}
+size_t table_bytes(uint64_t capacity) { return sizeof(RuleTable) + (capacity - 1) * sizeof(RuleEntry); }
 
 void put(RuleTable *t, uint64_t pc, uint64_t rule) {
     for (uint64_t i = rule_slot(pc, t->mask);; i = (i + 1) & t->mask) {

@@ -39,9 +39,8 @@ inline RuleKind rule_kind(uint64_t word) { return static_cast<RuleKind>(word & 3
 // Offsets that do not fit (or are not multiples of 8) make the frame
 // kRuleUnsupported rather than a wrong step.
 inline uint64_t pack_step(const StepRule &r) {
-    const bool fits = r.rbp_offset % 8 == 0 && r.ra_offset % 8 == 0 &&
-                      r.rbp_offset / 8 >= -2048 && r.rbp_offset / 8 < 2048 &&
-                      r.ra_offset / 8 >= -2048 && r.ra_offset / 8 < 2048;
+    const bool fits = r.rbp_offset % 8 == 0 && r.ra_offset % 8 == 0 && r.rbp_offset / 8 >= -2048 &&
+                      r.rbp_offset / 8 < 2048 && r.ra_offset / 8 >= -2048 && r.ra_offset / 8 < 2048;
     if (!fits)
         return kRuleUnsupported;
     uint64_t w = kRuleStep;

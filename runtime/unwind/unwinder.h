@@ -159,8 +159,8 @@ __attribute__((always_inline)) inline uint32_t capture_from(const uintptr_t *fra
     return depth;
 }
 
-__attribute__((always_inline)) inline uint32_t capture(uint64_t *buf, uint32_t max_depth,
-                                                       uint32_t *first, bool *truncated) {
+__attribute__((always_inline)) inline uint32_t capture(uint64_t *buf, uint32_t max_depth, uint32_t *first,
+                                                       bool *truncated) {
     return capture_from(nullptr, buf, max_depth, first, truncated);
 }
 

@@ -352,7 +352,7 @@ class UnderDebuggerTests(unittest.TestCase):
                 + [a for item in ld_preload.variables(LIB).items()
                    for a in ("-ex", "set environment %s=%s" % item)]
                 + ["-ex", "set environment MEMLEAK_REPORT=" + report, "-ex", "run",
-                 program("joined_threads")],
+                   program("joined_threads")],
                 env=env, capture_output=True, text=True, timeout=TIMEOUT)
             if "ptrace" in r.stderr and "not permitted" in r.stderr:
                 self.skipTest("ptrace is not permitted here")

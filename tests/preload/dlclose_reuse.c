@@ -69,7 +69,8 @@ static void check_stack(const memleak_introspect_t *ix, const void *p, uint64_t 
     if (ml_frame(st, 0) != *l->malloc_return || ml_frame(st, 1) != *l->caller_return ||
         !ml_pc_in_function(ml_frame(st, 1), (const void *)call_lib) ||
         !ml_pc_in_function(ml_frame(st, 2), (const void *)main)) {
-        fprintf(stderr, "%s: frames %#llx %#llx %#llx, expected %#llx (lib_alloc) %#llx (call_lib) then main\n",
+        fprintf(stderr,
+                "%s: frames %#llx %#llx %#llx, expected %#llx (lib_alloc) %#llx (call_lib) then main\n",
                 which, (unsigned long long)ml_frame(st, 0), (unsigned long long)ml_frame(st, 1),
                 (unsigned long long)ml_frame(st, 2), (unsigned long long)*l->malloc_return,
                 (unsigned long long)*l->caller_return);

@@ -18,7 +18,7 @@
 #define DLCLOSE_REUSE_STR(x) DLCLOSE_REUSE_STR2(x)
 
 /* FRAME: bytes lib_alloc reserves; BEFORE_CALL: 9 bytes of code before the call. */
-#define DLCLOSE_REUSE_LIBRARY(FRAME, BEFORE_CALL)                              \
+#define DLCLOSE_REUSE_LIBRARY(FRAME, BEFORE_CALL) \
     __asm__(".text\n"                                                          \
             ".balign 64\n"                                                     \
             ".globl lib_alloc\n"                                               \

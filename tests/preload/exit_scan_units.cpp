@@ -118,11 +118,14 @@ TEST(WorldStop, SpinningThreadHoldsStillAndRunsAfter) {
     static std::atomic<bool> done{false};
     done = false;
     pthread_t t;
-    pthread_create(&t, nullptr, [](void *) -> void * {
-        while (!done.load(std::memory_order_relaxed))
-            counter.fetch_add(1, std::memory_order_relaxed);
-        return nullptr;
-    }, nullptr);
+    pthread_create(
+        &t, nullptr,
+        [](void *) -> void * {
+            while (!done.load(std::memory_order_relaxed))
+                counter.fetch_add(1, std::memory_order_relaxed);
+            return nullptr;
+        },
+        nullptr);
     while (counter.load() < 1000)
         sched_yield();
     {
@@ -189,11 +192,14 @@ TEST(Roots, WhatIsARootAndWhatIsNot) {
     // A thread that ran and exited: glibc keeps its stack for reuse.
     static std::atomic<uint64_t> dead_local{0};
     pthread_t gone;
-    pthread_create(&gone, nullptr, [](void *) -> void * {
-        volatile uint64_t local = 7;
-        dead_local = reinterpret_cast<uint64_t>(&local);
-        return nullptr;
-    }, nullptr);
+    pthread_create(
+        &gone, nullptr,
+        [](void *) -> void * {
+            volatile uint64_t local = 7;
+            dead_local = reinterpret_cast<uint64_t>(&local);
+            return nullptr;
+        },
+        nullptr);
     pthread_join(gone, nullptr);
 
     void *heap_block = malloc(100);

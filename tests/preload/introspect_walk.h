@@ -30,8 +30,7 @@ static int ml_failures __attribute__((unused));
 /* The root, or NULL without the runtime. With MEMLEAK_TEST_PRELOADED set, a
  * missing runtime is a failure: the checks must not pass by skipping. */
 static inline const memleak_introspect_t *ml_root(void) {
-    const memleak_introspect_t *ix =
-        (const memleak_introspect_t *)dlsym(RTLD_DEFAULT, "memleak_introspect");
+    const memleak_introspect_t *ix = (const memleak_introspect_t *)dlsym(RTLD_DEFAULT, "memleak_introspect");
     if (!ix && getenv("MEMLEAK_TEST_PRELOADED")) {
         fprintf(stderr, "memleak_introspect not found although the runtime should be preloaded\n");
         exit(2);

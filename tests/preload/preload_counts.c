@@ -74,7 +74,7 @@ static void check_depth(const memleak_introspect_t *ix) {
         ML_CHECK(ml_pc_in_function(ml_frame(st, i), (const void *)deep_alloc));
     free(sink[15]);
 
-    sink[15] = malloc(78);  /* main -> libc start -> _start: a short stack */
+    sink[15] = malloc(78); /* main -> libc start -> _start: a short stack */
     ML_CHECK(ml_find(ix, sink[15], &r));
     st = ml_stack(ix, r.stack_id);
     if (ix->max_depth >= 8) {

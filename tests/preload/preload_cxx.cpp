@@ -41,7 +41,7 @@ int main() {
     if (ix)
         ml_totals(ix, &c0, &b0);
     cxx_allocations();
-    const uint64_t sizes[7] = {sizeof(int), 100, 3 * sizeof(double), sizeof(Wide), 2 * sizeof(Wide),
+    const uint64_t sizes[7] = {sizeof(int),  100, 3 * sizeof(double), sizeof(Wide), 2 * sizeof(Wide),
                                sizeof(Wide), 0};
     for (int i = 3; i <= 5; ++i)
         ML_CHECK(reinterpret_cast<uintptr_t>(sink[i]) % alignof(Wide) == 0);

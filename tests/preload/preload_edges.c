@@ -89,10 +89,10 @@ static void realloc_edges(void) {
     ML_CHECK(p != NULL);
     ML_CHECK(recorded_with_size(p, 32));
     memset(p, 'a', 32);
-    p = realloc(p, 8);  /* shrink keeps the prefix */
+    p = realloc(p, 8); /* shrink keeps the prefix */
     ML_CHECK(p && p[0] == 'a' && p[7] == 'a');
     ML_CHECK(recorded_with_size(p, 8));
-    p = realloc(p, 100000);  /* grow keeps it too */
+    p = realloc(p, 100000); /* grow keeps it too */
     ML_CHECK(p && p[0] == 'a' && p[7] == 'a');
     ML_CHECK(recorded_with_size(p, 100000));
     EXPECT_DELTA(1, 100000);
@@ -160,9 +160,9 @@ static void failures_record_nothing(void) {
     void *q = (void *)1;
     ML_CHECK(posix_memalign(&q, 3, 8) == EINVAL);
     ML_CHECK(posix_memalign(&q, 0, 8) == EINVAL);
-    ML_CHECK(posix_memalign(&q, 4, 8) == EINVAL);  /* not a multiple of sizeof(void *) */
+    ML_CHECK(posix_memalign(&q, 4, 8) == EINVAL); /* not a multiple of sizeof(void *) */
     ML_CHECK(posix_memalign(&q, 64, SIZE_MAX - 100) == ENOMEM);
-    ML_CHECK(q == (void *)1);  /* left alone on error */
+    ML_CHECK(q == (void *)1); /* left alone on error */
     EXPECT_DELTA(0, 0);
     if (ix)
         ML_CHECK(ix->dropped_records == dropped);

@@ -51,7 +51,7 @@ int main(void) {
     const uint64_t dropped = ix->dropped_records - dropped0;
     fprintf(stderr, "%u blocks, %llu recorded, %llu dropped\n", n, (unsigned long long)(c1 - c0),
             (unsigned long long)dropped);
-    ML_CHECK(dropped > 0);  /* the runtime did run out */
+    ML_CHECK(dropped > 0); /* the runtime did run out */
     ML_CHECK(c1 - c0 + dropped == n);
     ML_CHECK(b1 - b0 + dropped * 24 == (uint64_t)n * 24);
     /* ... and stopped recording for good, as its flags say. */

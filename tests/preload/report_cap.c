@@ -9,16 +9,16 @@
 void *volatile sink[30];
 
 int main(void) {
-    sink[0] = malloc(107); /* LEAK: site0 bytes=107 blocks=1 */
-    sink[1] = malloc(207); /* LEAK: site1 bytes=207 blocks=1 */
-    sink[2] = malloc(307); /* LEAK: site2 bytes=307 blocks=1 */
-    sink[3] = malloc(407); /* LEAK: site3 bytes=407 blocks=1 */
-    sink[4] = malloc(507); /* LEAK: site4 bytes=507 blocks=1 */
-    sink[5] = malloc(607); /* LEAK: site5 bytes=607 blocks=1 */
-    sink[6] = malloc(707); /* LEAK: site6 bytes=707 blocks=1 */
-    sink[7] = malloc(807); /* LEAK: site7 bytes=807 blocks=1 */
-    sink[8] = malloc(907); /* LEAK: site8 bytes=907 blocks=1 */
-    sink[9] = malloc(1007); /* LEAK: site9 bytes=1007 blocks=1 */
+    sink[0] = malloc(107);   /* LEAK: site0 bytes=107 blocks=1 */
+    sink[1] = malloc(207);   /* LEAK: site1 bytes=207 blocks=1 */
+    sink[2] = malloc(307);   /* LEAK: site2 bytes=307 blocks=1 */
+    sink[3] = malloc(407);   /* LEAK: site3 bytes=407 blocks=1 */
+    sink[4] = malloc(507);   /* LEAK: site4 bytes=507 blocks=1 */
+    sink[5] = malloc(607);   /* LEAK: site5 bytes=607 blocks=1 */
+    sink[6] = malloc(707);   /* LEAK: site6 bytes=707 blocks=1 */
+    sink[7] = malloc(807);   /* LEAK: site7 bytes=807 blocks=1 */
+    sink[8] = malloc(907);   /* LEAK: site8 bytes=907 blocks=1 */
+    sink[9] = malloc(1007);  /* LEAK: site9 bytes=1007 blocks=1 */
     sink[10] = malloc(1107); /* LEAK: site10 bytes=1107 blocks=1 */
     sink[11] = malloc(1207); /* LEAK: site11 bytes=1207 blocks=1 */
     sink[12] = malloc(1307); /* LEAK: site12 bytes=1307 blocks=1 */

@@ -21,8 +21,8 @@ struct node {
     char payload[40];
 };
 
-void *volatile g_kept;      /* a start pointer: still reachable */
-char *volatile g_interior;  /* only an interior pointer: possibly lost */
+void *volatile g_kept;     /* a start pointer: still reachable */
+char *volatile g_interior; /* only an interior pointer: possibly lost */
 
 /* Writes to the block out of the compiler's sight, so the allocation stays. */
 KEEP_FRAME void touch(void *p, size_t n) {

@@ -68,9 +68,7 @@ TEST(ReportWriter, FailedWriteIsReported) {
     EXPECT_EQ(w.error(), EBADF);
 }
 
-bool match(const char *pattern, const char *text) {
-    return pattern_match(pattern, strlen(pattern), text);
-}
+bool match(const char *pattern, const char *text) { return pattern_match(pattern, strlen(pattern), text); }
 
 TEST(ReportPatterns, SubstringByDefault) {
     EXPECT_TRUE(match("alloc", "leak_calloc"));
@@ -124,7 +122,9 @@ std::string load_error(const char *contents, bool *ok, size_t *count) {
 TEST(ReportSuppressions, CommentsBlanksAndPatterns) {
     bool ok;
     size_t count;
-    EXPECT_EQ(load_error("# header\n\n  leak:foo  \r\nleak:^bar$\n\t# indented comment\nleak:baz", &ok, &count), "");
+    EXPECT_EQ(
+        load_error("# header\n\n  leak:foo  \r\nleak:^bar$\n\t# indented comment\nleak:baz", &ok, &count),
+        "");
     EXPECT_TRUE(ok);
     EXPECT_EQ(count, 3u);
 }
@@ -165,10 +165,13 @@ TEST(ReportSuppressions, MalformedFilesAreOneLineAndNoPatterns) {
 TEST(ReportSuppressions, UnreadableFile) {
     Suppressions supp;
     std::string err = written([&](Writer &w) { EXPECT_FALSE(supp.load("/nonexistent/supp", w)); });
-    EXPECT_EQ(err, "memleak: MEMLEAK_SUPPRESSIONS=/nonexistent/supp: cannot read: No such file or directory; "
-                   "no suppressions applied\n");
+    EXPECT_EQ(err,
+              "memleak: MEMLEAK_SUPPRESSIONS=/nonexistent/supp: cannot read: No such file or directory; "
+              "no suppressions applied\n");
     err = written([&](Writer &w) { EXPECT_FALSE(supp.load("/tmp", w)); });
-    EXPECT_EQ(err, "memleak: MEMLEAK_SUPPRESSIONS=/tmp: cannot read: not a regular file or a FIFO; no suppressions applied\n");
+    EXPECT_EQ(
+        err,
+        "memleak: MEMLEAK_SUPPRESSIONS=/tmp: cannot read: not a regular file or a FIFO; no suppressions applied\n");
 }
 
 }  // namespace

@@ -28,7 +28,8 @@ LIB = os.environ.get("MEMLEAK_LIB", "")
 
 _GROUP_RE = re.compile(r"^(\d+) bytes in (\d+) block\(s\) (definitely lost|indirectly lost|possibly lost|"
                        r"still reachable), allocated from:$")
-_FRAME_RE = re.compile(r"^    #\d+ 0x[0-9a-f]+(?: in (.*?))?(?: (\S+):(\d+))?(?: \(inlined\))?(?: \((\S+)\+0x[0-9a-f]+\))?$")
+_FRAME_RE = re.compile(r"^    #\d+ 0x[0-9a-f]+(?: in (.*?))?(?: (\S+):(\d+))?(?: \(inlined\))?"
+                       r"(?: \((\S+)\+0x[0-9a-f]+\))?$")
 
 
 def parse_report(text):

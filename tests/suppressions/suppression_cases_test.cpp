@@ -44,8 +44,8 @@ std::vector<Case> read_cases() {
         } else if (line.rfind("frame ", 0) == 0) {
             const std::string rest = line.substr(6);
             const size_t a = rest.find(" | "), b = rest.find(" | ", a + 3);
-            cases.back().frames.push_back(
-                Frame{field(rest.substr(0, a)), field(rest.substr(a + 3, b - a - 3)), field(rest.substr(b + 3))});
+            cases.back().frames.push_back(Frame{
+                field(rest.substr(0, a)), field(rest.substr(a + 3, b - a - 3)), field(rest.substr(b + 3))});
         } else if (line.rfind("expect ", 0) == 0) {
             cases.back().expect = line.substr(7);
         } else {
@@ -78,7 +78,8 @@ TEST(SuppressionCases, TheExitReportGivesEachStackItsVerdict) {
             if (hit >= 0)
                 break;
         }
-        EXPECT_EQ(hit < 0 ? std::string("none") : c.patterns.at(static_cast<size_t>(hit)), c.expect) << c.name;
+        EXPECT_EQ(hit < 0 ? std::string("none") : c.patterns.at(static_cast<size_t>(hit)), c.expect)
+            << c.name;
     }
     unlink(path.c_str());
     rmdir(dir);

@@ -132,7 +132,8 @@ struct Writer {
             fixed<uint32_t>(static_cast<uint32_t>(v));
             break;
         case kPcrelSdata4:
-            fixed<int32_t>(static_cast<int32_t>(address ? static_cast<int64_t>(v - here()) : static_cast<int64_t>(v)));
+            fixed<int32_t>(
+                static_cast<int32_t>(address ? static_cast<int64_t>(v - here()) : static_cast<int64_t>(v)));
             break;
         default:
             std::abort();
@@ -234,8 +235,8 @@ std::string show(uint64_t w) {
     std::string s = kinds[rule_kind(w)];
     if (rule_kind(w) == kRuleStep) {
         const StepRule r = unpack_step(w);
-        s += std::string(" cfa=") + (r.cfa_rbp ? "rbp" : "rsp") + std::to_string(r.cfa_offset) +
-             " ra@" + std::to_string(r.ra_offset) +
+        s += std::string(" cfa=") + (r.cfa_rbp ? "rbp" : "rsp") + std::to_string(r.cfa_offset) + " ra@" +
+             std::to_string(r.ra_offset) +
              (r.rbp_saved ? " rbp@" + std::to_string(r.rbp_offset) : std::string(" rbp=same"));
     }
     return s;
@@ -256,11 +257,14 @@ std::string show(uint64_t w) {
 uint64_t rule_at(const Placed &p, uint64_t off) { return rule_from_fde(p.fde, p.code + off, 0); }
 
 // push %rbp; mov %rsp,%rbp; ...; leave at 0x2f; ret at 0x30.
+// One row of the call frame program per line.
+// clang-format off
 const std::vector<uint8_t> kFramePointerPrologue = {
     advance(1), kDefCfaOffset, 16, offset(kRbp), 2,  // after push %rbp
     advance(3), kDefCfaRegister, kRbp,               // after mov %rsp,%rbp
     advance(0x2c), kDefCfa, kRsp, 8,                 // after leave
 };
+// clang-format on
 
 void expect_frame_pointer_rows(const Placed &p) {
     EXPECT_TRUE(is_step(rule_at(p, 0), false, 8, -8, false));
@@ -326,6 +330,8 @@ TEST(EhFrame, RspBasedFrame) {
 // restore_state after its ret: the body's rules again, %rbp included.
 TEST(EhFrame, RememberAndRestoreStateAroundEpilogue) {
     GuardedPages pages(1);
+    // One row of the call frame program per line.
+    // clang-format off
     const Placed p = place(pages, 0, CieSpec{}, kCode, 0x40,
                            {advance(1), kDefCfaOffset, 16, offset(kRbp), 2,  //
                             advance(3), kDefCfaRegister, kRbp,               //
@@ -333,6 +339,7 @@ TEST(EhFrame, RememberAndRestoreStateAroundEpilogue) {
                             kDefCfa, kRsp, 8, restore(kRbp),                 //
                             advance(1), kRestoreState,                       // at 0x10, after ret
                             advance(0x10), kDefCfa, kRsp, 8, restore(kRbp)});
+    // clang-format on
     EXPECT_TRUE(is_step(rule_at(p, 0x0e), true, 16, -8, true, -16));
     EXPECT_TRUE(is_step(rule_at(p, 0x0f), false, 8, -8, false));
     EXPECT_TRUE(is_step(rule_at(p, 0x10), true, 16, -8, true, -16));
@@ -366,6 +373,8 @@ TEST(EhFrame, RestoreToTheCiesRule) {
     GuardedPages pages(1);
     CieSpec c;
     c.insns = {kDefCfa, kRsp, 8, offset(kRa), 1, offset(kRbp), 3};
+    // One row of the call frame program per line.
+    // clang-format off
     const Placed p = place(pages, 0, c, kCode, 0x40,
                            {advance(1), offset(kRbp), 2,            //
                             advance(1), restore(kRbp),              //
@@ -373,6 +382,7 @@ TEST(EhFrame, RestoreToTheCiesRule) {
                             advance(1), kRestoreExtended, kRbp,     //
                             advance(1), offset(kRa), 2,             //
                             advance(1), restore(kRa)});
+    // clang-format on
     EXPECT_TRUE(is_step(rule_at(p, 0), false, 8, -8, true, -24));
     EXPECT_TRUE(is_step(rule_at(p, 1), false, 8, -8, true, -16));
     EXPECT_TRUE(is_step(rule_at(p, 2), false, 8, -8, true, -24));
@@ -384,8 +394,8 @@ TEST(EhFrame, RestoreToTheCiesRule) {
 
 TEST(EhFrame, RestoreOfARegisterTheCieLeftAlone) {
     GuardedPages pages(1);
-    const Placed p = place(pages, 0, CieSpec{}, kCode, 0x40,
-                           {advance(1), offset(kRbp), 2, advance(1), restore(kRbp)});
+    const Placed p =
+        place(pages, 0, CieSpec{}, kCode, 0x40, {advance(1), offset(kRbp), 2, advance(1), restore(kRbp)});
     EXPECT_TRUE(is_step(rule_at(p, 1), false, 8, -8, true, -16));
     EXPECT_TRUE(is_step(rule_at(p, 2), false, 8, -8, false));
 }
@@ -394,6 +404,8 @@ TEST(EhFrame, RestoreOfARegisterTheCieLeftAlone) {
 // advance and for a code alignment factor other than 1.
 TEST(EhFrame, AdvanceLocBoundaries) {
     GuardedPages pages(1);
+    // One row of the call frame program per line.
+    // clang-format off
     const Placed p = place(pages, 0, CieSpec{}, kCode, 0x20000,
                            {kAdvanceLoc1, 0xff, kDefCfaOffset, 16,                    // 0xff
                             kAdvanceLoc2, 0x34, 0x12, kDefCfaOffset, 24,              // 0x1333
@@ -404,6 +416,7 @@ TEST(EhFrame, AdvanceLocBoundaries) {
         {0, 8},         {0xfe, 8},      {0xff, 16},     {0x1332, 16},   {0x1333, 24},
         {0x13677, 24},  {0x13678, 32},  {0x136b6, 32},  {0x136b7, 40},  {0x1ffff, 40},
     };
+    // clang-format on
     for (const auto &[pc, cfa] : rows)
         EXPECT_TRUE(is_step(rule_at(p, pc), false, cfa, -8, false)) << std::hex << "pc +0x" << pc;
 }
@@ -412,12 +425,15 @@ TEST(EhFrame, CodeAlignmentFactor) {
     GuardedPages pages(1);
     CieSpec c;
     c.code_align = 4;
+    // One row of the call frame program per line.
+    // clang-format off
     const Placed p = place(pages, 0, c, kCode, 0x400,
                            {advance(3), kDefCfaOffset, 16,           // 12
                             kAdvanceLoc1, 0x10, kDefCfaOffset, 24,   // 76
                             kAdvanceLoc2, 0x40, 0x00, kDefCfaOffset, 32});  // 332
     const std::pair<uint64_t, int> rows[] = {{11, 8},  {12, 16}, {75, 16},
                                              {76, 24}, {331, 24}, {332, 32}};
+    // clang-format on
     for (const auto &[pc, cfa] : rows)
         EXPECT_TRUE(is_step(rule_at(p, pc), false, cfa, -8, false)) << "pc +" << pc;
 }
@@ -624,8 +640,8 @@ TEST(EhFrame, GarbageNeverReadsPastTheEntry) {
         put_fde(f, reinterpret_cast<uintptr_t>(cie), CieSpec{}, 0, 0x40, {advance(1), kDefCfaOffset, 16});
         uint8_t *fde = pages.end(1) - f.b.size();
         f = Writer{reinterpret_cast<uintptr_t>(fde), {}};
-        put_fde(f, reinterpret_cast<uintptr_t>(cie), CieSpec{}, reinterpret_cast<uintptr_t>(fde) + kCode, 0x40,
-                {advance(1), kDefCfaOffset, 16});
+        put_fde(f, reinterpret_cast<uintptr_t>(cie), CieSpec{}, reinterpret_cast<uintptr_t>(fde) + kCode,
+                0x40, {advance(1), kDefCfaOffset, 16});
         std::memcpy(fde, f.b.data(), f.b.size());
         const uint64_t w = rule_from_fde(fde, reinterpret_cast<uintptr_t>(fde) + kCode + rng() % 0x80, 0);
         ASSERT_NE(rule_kind(w), kRuleNone);
@@ -642,8 +658,9 @@ struct HdrEntry {
 
 // A version 1 header with a sorted datarel|sdata4 table, ending at the edge
 // of readable memory.
-const uint8_t *place_hdr(GuardedPages &pages, const std::vector<HdrEntry> &entries, uint8_t table_enc = kDatarelSdata4,
-                         uint8_t version = 1, uint32_t count_override = UINT32_MAX) {
+const uint8_t *place_hdr(GuardedPages &pages, const std::vector<HdrEntry> &entries,
+                         uint8_t table_enc = kDatarelSdata4, uint8_t version = 1,
+                         uint32_t count_override = UINT32_MAX) {
     std::vector<uint8_t> b = {version, kPcrelSdata4, kUdata4, table_enc};
     auto put32 = [&](uint32_t v) {
         for (int i = 0; i < 4; ++i)
@@ -665,7 +682,8 @@ size_t hdr_size(size_t entries) { return 12 + 8 * entries; }
 TEST(EhFrameHdr, FindsTheLastEntryAtOrBeforeTheTarget) {
     GuardedPages pages(1);
     // Code before the header (negative offsets) and after it.
-    const std::vector<HdrEntry> entries = {{-0x3000, 0x100}, {-0x2000, 0x200}, {0x40, 0x300}, {0x5000, 0x400}};
+    const std::vector<HdrEntry> entries = {
+        {-0x3000, 0x100}, {-0x2000, 0x200}, {0x40, 0x300}, {0x5000, 0x400}};
     const uint8_t *hdr = place_hdr(pages, entries);
     const uintptr_t h = reinterpret_cast<uintptr_t>(hdr);
     const size_t size = hdr_size(entries.size());
@@ -748,8 +766,8 @@ struct OneStep {
     uintptr_t ra;         // into the caller
     uintptr_t caller_sp;  // the caller's %rsp once the call returns
     uintptr_t caller_rbp;
-    uint64_t rule;        // for `ra`
-    uintptr_t stepped;    // the caller's return address as the rule finds it
+    uint64_t rule;      // for `ra`
+    uintptr_t stepped;  // the caller's return address as the rule finds it
 };
 
 // Keeps a frame pointer (__builtin_frame_address), so its frame gives the
@@ -867,8 +885,8 @@ TEST(RuleForReturnAddress, StepsOutOfBsearch) {
         v[i] = i;
     const int key = 40;
     // Through a pointer: <stdlib.h>'s inline bsearch would have no libc frame.
-    void *(*volatile search)(const void *, const void *, size_t, size_t, int (*)(const void *, const void *)) =
-        &bsearch;
+    void *(*volatile search)(const void *, const void *, size_t, size_t,
+                             int (*)(const void *, const void *)) = &bsearch;
     EXPECT_EQ(search(&key, v, 64, sizeof v[0], compare_probing), &v[40]);
     check_libc_step(l);
 }

@@ -164,7 +164,8 @@ std::vector<uint64_t> unw_after(void *const *unw, int n, int first, size_t cut) 
     if (p.nfast < 1)
         return ::testing::AssertionFailure() << "fast_backtrace returned " << p.nfast;
     if (!in_function(p.fast[0], fn))
-        return ::testing::AssertionFailure() << "fast frame 0 is not in capture_pair: " << describe(p.fast[0]);
+        return ::testing::AssertionFailure()
+               << "fast frame 0 is not in capture_pair: " << describe(p.fast[0]);
     const int first = unw_first(p.unw, p.nunw, fn);
     if (first < 0)
         return ::testing::AssertionFailure() << "libunwind has no frame in capture_pair among its first two";
@@ -365,8 +366,8 @@ TEST(FastUnwind, BsearchComparator) {
     const int key = 130;
     // Through a pointer: the inline bsearch of <stdlib.h> would keep the
     // search in this file, with no libc frame.
-    void *(*volatile search)(const void *, const void *, size_t, size_t, int (*)(const void *, const void *)) =
-        &bsearch;
+    void *(*volatile search)(const void *, const void *, size_t, size_t,
+                             int (*)(const void *, const void *)) = &bsearch;
     const void *hit = search(&key, v, 100, sizeof v[0], compare_ints);
     ASSERT_TRUE(ctx->captured);
     EXPECT_EQ(hit, &v[65]);
@@ -472,7 +473,8 @@ TEST(FastUnwind, DestructorInLandingPad) {
     const std::vector<uint64_t> frames = fast_frames(*p);
     ASSERT_GE(frames.size(), 2u);
     EXPECT_NE(function_start(frames[0]), 0u);
-    EXPECT_FALSE(in_function(frames[0], reinterpret_cast<const void *>(&throw_through))) << describe(frames[0]);
+    EXPECT_FALSE(in_function(frames[0], reinterpret_cast<const void *>(&throw_through)))
+        << describe(frames[0]);
     EXPECT_TRUE(in_function(frames[1], reinterpret_cast<const void *>(&catch_from))) << describe(frames[1]);
 }
 
@@ -538,7 +540,8 @@ __attribute__((noinline)) int dispatch(PathCtx *c, int level) {
     return r;
 }
 
-__attribute__((noinline)) void run_path(const std::vector<uint8_t> &choice, Pair *p, int max, size_t len = 16) {
+__attribute__((noinline)) void run_path(const std::vector<uint8_t> &choice, Pair *p, int max,
+                                        size_t len = 16) {
     PathCtx c{choice.data(), static_cast<int>(choice.size()), p, max, len};
     g_sink = dispatch(&c, 0);
 }
@@ -604,8 +607,8 @@ TEST(FastUnwind, DepthAndFrameSizesChangeBetweenCaptures) {
         return v;
     };
     const std::vector<std::vector<uint8_t>> paths = {
-        zeros(16), zeros(8), zeros(16), zeros(17), with(16, 0, 2), with(16, 9, 3),
-        zeros(16), {3},      {},        with(16, 15, 2),
+        zeros(16),      zeros(8),  zeros(16), zeros(17), with(16, 0, 2),
+        with(16, 9, 3), zeros(16), {3},       {},        with(16, 15, 2),
     };
     run_path({}, p.get(), kWhole);
     ASSERT_TRUE(same_frames(*p));
@@ -769,8 +772,8 @@ void use_libunwind_as_runtime_text() {
         return ::testing::AssertionFailure() << "a stack this shallow was reported truncated";
     const uint64_t top = s.cap[s.cap_first];
     if (!in_function(top, fn))
-        return ::testing::AssertionFailure() << "capture's first frame is not in capture_with_fallback: "
-                                             << describe(top);
+        return ::testing::AssertionFailure()
+               << "capture's first frame is not in capture_with_fallback: " << describe(top);
     const int first = unw_first(s.cap_unw, s.cap_nunw, fn);
     if (first < 0)
         return ::testing::AssertionFailure() << "libunwind has no frame in capture_with_fallback";

@@ -48,8 +48,11 @@ TEST(Options, MissingValuesKeepTheDefaults) {
 }
 
 TEST(Options, ValidValuesAreTaken) {
-    g_env = {{"MEMLEAK_DEPTH", "64"}, {"MEMLEAK_REPORT", "/tmp/r.%p"}, {"MEMLEAK_REPORT_GROUPS", "3"},
-             {"MEMLEAK_REPORT_FRAMES", "256"}, {"MEMLEAK_SUPPRESSIONS", "supp.txt"},
+    g_env = {{"MEMLEAK_DEPTH", "64"},
+             {"MEMLEAK_REPORT", "/tmp/r.%p"},
+             {"MEMLEAK_REPORT_GROUPS", "3"},
+             {"MEMLEAK_REPORT_FRAMES", "256"},
+             {"MEMLEAK_SUPPRESSIONS", "supp.txt"},
              {"MEMLEAK_EXITCODE", "23"}};
     Options o;
     EXPECT_EQ(parse(&o), "");
@@ -108,9 +111,9 @@ TEST(Options, HelpListsEveryOption) {
     const ssize_t n = read(fds[0], buf, sizeof buf);
     close(fds[0]);
     const std::string help(buf, n > 0 ? static_cast<size_t>(n) : 0);
-    for (const char *name : {"MEMLEAK_DEPTH", "MEMLEAK_REPORT", "MEMLEAK_REPORT_GROUPS",
-                             "MEMLEAK_REPORT_FRAMES", "MEMLEAK_SUPPRESSIONS", "MEMLEAK_EXITCODE",
-                             "MEMLEAK_HELP"})
+    for (const char *name :
+         {"MEMLEAK_DEPTH", "MEMLEAK_REPORT", "MEMLEAK_REPORT_GROUPS", "MEMLEAK_REPORT_FRAMES",
+          "MEMLEAK_SUPPRESSIONS", "MEMLEAK_EXITCODE", "MEMLEAK_HELP"})
         EXPECT_NE(help.find(name), std::string::npos) << name;
 }
 

@@ -76,7 +76,8 @@ TEST(Regions, TheTableListsItsOwnChunks) {
     const auto seen = read_through_root();
     const auto *dir = reinterpret_cast<const uint64_t *>(test_root().region_chunks);
     for (uint32_t c = 0; c < chunk_count(); ++c)
-        EXPECT_EQ(count_of(seen, reinterpret_cast<void *>(dir[c]), kRegionChunkBytes, MEMLEAK_REGION_REGIONS), 1);
+        EXPECT_EQ(count_of(seen, reinterpret_cast<void *>(dir[c]), kRegionChunkBytes, MEMLEAK_REGION_REGIONS),
+                  1);
 }
 
 TEST(Regions, GrowsPastOneChunkAndReusesSlots) {
@@ -88,7 +89,8 @@ TEST(Regions, GrowsPastOneChunkAndReusesSlots) {
     EXPECT_GE(chunk_count(), 2u);
     auto seen = read_through_root();
     for (uint32_t i = 0; i < n; i += 97)
-        EXPECT_EQ(count_of(seen, reinterpret_cast<void *>(base + i * 4096ull), 4096, MEMLEAK_REGION_DEPOT), 1) << i;
+        EXPECT_EQ(count_of(seen, reinterpret_cast<void *>(base + i * 4096ull), 4096, MEMLEAK_REGION_DEPOT), 1)
+            << i;
     const uint32_t chunks = chunk_count();
     for (uint32_t i = 0; i < n; ++i)
         unpublish_region(reinterpret_cast<void *>(base + i * 4096ull), 4096);

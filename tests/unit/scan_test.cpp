@@ -12,12 +12,12 @@
 
 namespace {
 
-constexpr uint64_t kHeap = 0x100000;       // blocks live here
+constexpr uint64_t kHeap = 0x100000;  // blocks live here
 constexpr uint64_t kHeapSize = 0x8000;
 constexpr uint64_t kData = kHeap + kHeapSize;  // the root area
 constexpr uint64_t kDataSize = 0x1000;
-constexpr uint64_t kCode = 0x400000;       // an executable file mapping
-constexpr uint64_t kRodata = 0x500000;     // a read-only file mapping (vtables)
+constexpr uint64_t kCode = 0x400000;    // an executable file mapping
+constexpr uint64_t kRodata = 0x500000;  // a read-only file mapping (vtables)
 
 // An address space of one readable segment (heap then data), blocks in the
 // heap, and the data area as one root.
@@ -121,8 +121,8 @@ TEST(Scan, InteriorPointerMakesPossiblyLostAndSoIsWhatItReaches) {
     s.heuristics = 0;
     uint64_t a = s.block(0x000, 64), b = s.block(0x100, 16), c = s.block(0x200, 16);
     s.put(s.root_word(0), a + 24);
-    s.put(a + 16, b);      // a start pointer, but from a possibly-lost block
-    s.put(b + 8, c + 4);   // an unaligned interior value is still a pointer
+    s.put(a + 16, b);     // a start pointer, but from a possibly-lost block
+    s.put(b + 8, c + 4);  // an unaligned interior value is still a pointer
     Classes r = classify(s);
     EXPECT_EQ(r.kinds, (Kinds{PL, PL, PL}));
     EXPECT_EQ(r.preds[0].target_offset, 24u);
@@ -138,7 +138,7 @@ TEST(Scan, PossiblyLostIsUpgradedWhenAStartPointerChainAlsoReachesIt) {
     uint64_t a = s.block(0x000, 64), b = s.block(0x100, 16);
     s.put(s.root_word(0), a + 40);  // interior first
     s.put(s.root_word(1), b);
-    s.put(b, a);                    // then a start pointer through b
+    s.put(b, a);  // then a start pointer through b
     Classes r = classify(s);
     EXPECT_EQ(r.kinds, (Kinds{SR, SR}));
     EXPECT_EQ(r.preds[0].from, MEMLEAK_SCAN_FROM_BLOCK);
@@ -238,7 +238,7 @@ TEST(Scan, UnalignedWordsAreNotPointers) {
     uint64_t a = s.block(0x000, 16), b = s.block(0x100, 32);
     s.put(s.root_word(0) + 4, a);  // straddles two aligned words
     s.put(s.root_word(4), b);
-    s.put(b + 12, a);              // unaligned inside a block too
+    s.put(b + 12, a);  // unaligned inside a block too
     EXPECT_EQ(kinds_of(s), (Kinds{DL, SR}));
 }
 
@@ -290,8 +290,8 @@ TEST(Scan, OverlappingRootsAreScannedOnce) {
     uint64_t a = s.block(0x000, 16);
     s.put(s.root_word(9), a);
     for (int i = 0; i < 5000; ++i)
-        s.roots.push_back({kData + 8 * (i % 16), kDataSize - 8 * (i % 16), nullptr,
-                           MEMLEAK_SCAN_ROOT_MAPPING, static_cast<uint32_t>(i)});
+        s.roots.push_back({kData + 8 * (i % 16), kDataSize - 8 * (i % 16), nullptr, MEMLEAK_SCAN_ROOT_MAPPING,
+                           static_cast<uint32_t>(i)});
     Classes r = classify(s);
     ASSERT_EQ(r.status, MEMLEAK_SCAN_OK);
     EXPECT_EQ(r.kinds, (Kinds{SR}));
@@ -343,8 +343,8 @@ TEST(Scan, WordsAcrossAdjacentSegmentsAreRead) {
     const uint64_t cut = s.root_word(1) + 3;
     s.segments.push_back({kHeap, cut - kHeap, s.memory.data(), 0, 0});
     s.segments.push_back({cut, 2, s.memory.data() + (cut - kHeap), 0, 0});
-    s.segments.push_back({cut + 2, kHeap + s.memory.size() - cut - 2,
-                          s.memory.data() + (cut + 2 - kHeap), 0, 0});
+    s.segments.push_back(
+        {cut + 2, kHeap + s.memory.size() - cut - 2, s.memory.data() + (cut + 2 - kHeap), 0, 0});
     Classes r = classify(s);
     EXPECT_EQ(r.kinds, (Kinds{SR, SR}));
     EXPECT_EQ(r.result.unreadable_bytes, 0u);
@@ -357,8 +357,8 @@ TEST(Scan, WordAcrossAGapIsUnreadable) {
     s.put(s.root_word(1), a);
     const uint64_t cut = s.root_word(1) + 3;
     s.segments.push_back({kHeap, cut - kHeap, s.memory.data(), 0, 0});
-    s.segments.push_back({cut + 1, kHeap + s.memory.size() - cut - 1,
-                          s.memory.data() + (cut + 1 - kHeap), 0, 0});
+    s.segments.push_back(
+        {cut + 1, kHeap + s.memory.size() - cut - 1, s.memory.data() + (cut + 1 - kHeap), 0, 0});
     Classes r = classify(s);
     EXPECT_EQ(r.kinds, (Kinds{DL}));
     EXPECT_EQ(r.result.unreadable_bytes, 8u);
@@ -426,8 +426,8 @@ struct VtableSpace : Space {
     void put_ro(uint64_t off, uint64_t v) { std::memcpy(&rodata.at(off), &v, 8); }
     void map() {
         segments.push_back({kHeap, memory.size(), memory.data(), 0, 0});
-        segments.push_back({kCode, code.size(), code.data(),
-                            MEMLEAK_SCAN_SEGMENT_FILE | MEMLEAK_SCAN_SEGMENT_EXEC, 0});
+        segments.push_back(
+            {kCode, code.size(), code.data(), MEMLEAK_SCAN_SEGMENT_FILE | MEMLEAK_SCAN_SEGMENT_EXEC, 0});
         segments.push_back({kRodata, rodata.size(), rodata.data(), MEMLEAK_SCAN_SEGMENT_FILE, 0});
     }
 };
@@ -569,18 +569,17 @@ TEST(ScanInput, CallerAllocatorGetsBackEverythingItGave) {
         int live = 0;
         int calls = 0;
     } ledger;
-    memleak_scan_allocator_t counting{
-        [](void *ctx, size_t bytes) -> void * {
-            auto *l = static_cast<Ledger *>(ctx);
-            ++l->live;
-            ++l->calls;
-            return ::operator new(bytes);
-        },
-        [](void *ctx, void *p, size_t) {
-            --static_cast<Ledger *>(ctx)->live;
-            ::operator delete(p);
-        },
-        &ledger};
+    memleak_scan_allocator_t counting{[](void *ctx, size_t bytes) -> void * {
+                                          auto *l = static_cast<Ledger *>(ctx);
+                                          ++l->live;
+                                          ++l->calls;
+                                          return ::operator new(bytes);
+                                      },
+                                      [](void *ctx, void *p, size_t) {
+                                          --static_cast<Ledger *>(ctx)->live;
+                                          ::operator delete(p);
+                                      },
+                                      &ledger};
     Space s;
     uint64_t a = s.block(0, 16);
     s.put(s.root_word(0), a);
@@ -639,7 +638,7 @@ TEST(ScanWho, ListsRootsAndBlocksPointingIntoTheBlock) {
     s.put(s.root_word(2), target + 8);  // accepted by newarray
     s.put(a + 16, target);
     s.put(lost + 8, target + 20);
-    s.put(target + 24, target);         // itself
+    s.put(target + 24, target);  // itself
     memleak_scan_input_t in = s.input();
     memleak_scan_ref_t refs[8];
     memleak_scan_who_t q{};
@@ -750,7 +749,8 @@ TEST(ScanReference, RandomGraphsMatchValgrindsMarkStackAlgorithm) {
             Edge e{static_cast<int>(rng() % (n + 2)) - 2, static_cast<int>(rng() % n), rng() % 3 != 0};
             if (e.from < -1)
                 e.from = -1;
-            uint64_t value = kHeap + 0x100 * static_cast<uint64_t>(e.to) + (e.start ? 0 : 8 + 8 * (rng() % 8));
+            uint64_t value =
+                kHeap + 0x100 * static_cast<uint64_t>(e.to) + (e.start ? 0 : 8 + 8 * (rng() % 8));
             if (e.from < 0) {
                 if (root_slots == 32)
                     continue;
@@ -906,11 +906,16 @@ TEST(ScanReference, RandomAddressSpacesMatchAPlainReference) {
         auto random_word = [&]() -> uint64_t {
             const memleak_scan_block_t &t = blocks[rng() % blocks.size()];
             switch (rng() % 5) {
-            case 0: return t.address;
-            case 1: return t.address + rng() % (t.size + 2);
-            case 2: return base + rng() % memory.size();
-            case 3: return 0;
-            default: return rng();
+            case 0:
+                return t.address;
+            case 1:
+                return t.address + rng() % (t.size + 2);
+            case 2:
+                return base + rng() % memory.size();
+            case 3:
+                return 0;
+            default:
+                return rng();
             }
         };
         for (size_t off = 0; off + 8 <= memory.size(); off += 1 + rng() % 8) {
@@ -938,8 +943,8 @@ TEST(ScanReference, RandomAddressSpacesMatchAPlainReference) {
             const uint64_t at = base + rng() % memory.size();
             roots.push_back({at, rng() % 2048, nullptr, MEMLEAK_SCAN_ROOT_MAPPING, 0});
         }
-        roots.push_back({rng() % 8, sizeof(uint64_t) * regs.size() - 8, regs.data(),
-                         MEMLEAK_SCAN_ROOT_REGISTERS, 0});
+        roots.push_back(
+            {rng() % 8, sizeof(uint64_t) * regs.size() - 8, regs.data(), MEMLEAK_SCAN_ROOT_REGISTERS, 0});
 
         Reference ref{blocks, segments, roots};
         const std::vector<Edge> edges = ref.edges();

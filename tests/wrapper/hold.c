@@ -7,13 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-__attribute__((noinline)) static void *small_block(size_t i) {
-    return malloc(16 + i % 48); /* HOLD_SMALL */
-}
+__attribute__((noinline)) static void *small_block(size_t i) { return malloc(16 + i % 48); /* HOLD_SMALL */ }
 
-__attribute__((noinline)) static void *page_block(void) {
-    return calloc(1, 4096); /* HOLD_PAGE */
-}
+__attribute__((noinline)) static void *page_block(void) { return calloc(1, 4096); /* HOLD_PAGE */ }
 
 int main(int argc, char **argv) {
     long count = argc > 1 ? atol(argv[1]) : 1000;

@@ -42,6 +42,8 @@ extern "C" {
 #include "memleak/abi_fields.inc"
 
 /* One struct member per F, P and R row, in order (a tail is no member). */
+/* clang-format takes what follows an X-macro expansion for a continuation line. */
+/* clang-format off */
 #define MEMLEAK_ABI_FIELD_MEMBER(c, type, name, dims, offset, INDEX) type name dims;
 #define MEMLEAK_ABI_MEMBER(c, type, name, dims, offset) type name dims;
 #define MEMLEAK_ABI_NOTHING(c, type, name, dims, offset, INDEX)
@@ -68,6 +70,7 @@ MEMLEAK_ABI_DEFINE_STRUCT(memleak_introspect_t, MEMLEAK_INTROSPECT_FIELDS)
                MEMLEAK_ABI_NO_INDEX, TYPE) MEMLEAK_##TYPE##_FIELD_COUNT                        \
     };
 MEMLEAK_ABI_RECORD_TYPES(MEMLEAK_ABI_DEFINE_INDICES)
+/* clang-format on */
 
 /* The root object itself, defined by libmemleak.so. */
 extern memleak_introspect_t memleak_introspect;
@@ -87,6 +90,8 @@ extern memleak_introspect_t memleak_introspect;
  * what the compiler lays out, and every record type's indices fit the
  * root's offsets array for it.
  */
+/* clang-format takes what follows an X-macro expansion for a continuation line. */
+/* clang-format off */
 #define MEMLEAK_ABI_PIN_FIELD(s, type, name, dims, offset, INDEX) \
     MEMLEAK_ABI_ASSERT(offsetof(s, name) == (offset), #s "." #name " is not at " #offset);
 #define MEMLEAK_ABI_PIN(s, type, name, dims, offset) \
@@ -103,5 +108,6 @@ MEMLEAK_ABI_RECORD_TYPES(MEMLEAK_ABI_PIN_RECORD)
 MEMLEAK_INTROSPECT_FIELDS(MEMLEAK_ABI_PIN_FIELD, MEMLEAK_ABI_PIN_TAIL, MEMLEAK_ABI_PIN,
                           MEMLEAK_ABI_PIN, memleak_introspect_t)
 MEMLEAK_ABI_ASSERT(sizeof(memleak_introspect_t) == MEMLEAK_INTROSPECT_SIZE, "introspect size");
+/* clang-format on */
 
 #endif /* MEMLEAK_ABI_H */

@@ -46,12 +46,8 @@ MEMLEAK_API int memleak_report(const char *path);
 
 #ifndef MEMLEAK_BUILDING_RUNTIME
 /* Safe wrappers: do nothing (and return 0 / -1) without the runtime. */
-static inline uint64_t memleak_try_mark(const char *name) {
-    return memleak_mark ? memleak_mark(name) : 0;
-}
-static inline int memleak_try_report(const char *path) {
-    return memleak_report ? memleak_report(path) : -1;
-}
+static inline uint64_t memleak_try_mark(const char *name) { return memleak_mark ? memleak_mark(name) : 0; }
+static inline int memleak_try_report(const char *path) { return memleak_report ? memleak_report(path) : -1; }
 #endif
 
 #endif /* MEMLEAK_MEMLEAK_H */

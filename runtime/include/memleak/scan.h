@@ -73,16 +73,16 @@ enum {
  * pointer. Valgrind 3.19 enables all four by default. */
 enum {
     MEMLEAK_SCAN_HEURISTIC_NONE = 0,
-    MEMLEAK_SCAN_HEURISTIC_STDSTRING = 1,  /* 3 words past the start of a COW string rep */
-    MEMLEAK_SCAN_HEURISTIC_LENGTH64 = 2,   /* 8 bytes past a 64-bit length of the rest */
-    MEMLEAK_SCAN_HEURISTIC_NEWARRAY = 3,   /* 8 bytes past a new[] element count */
+    MEMLEAK_SCAN_HEURISTIC_STDSTRING = 1,           /* 3 words past the start of a COW string rep */
+    MEMLEAK_SCAN_HEURISTIC_LENGTH64 = 2,            /* 8 bytes past a 64-bit length of the rest */
+    MEMLEAK_SCAN_HEURISTIC_NEWARRAY = 3,            /* 8 bytes past a new[] element count */
     MEMLEAK_SCAN_HEURISTIC_MULTIPLE_INHERITANCE = 4 /* a second vtable pointer */
 };
 #define MEMLEAK_SCAN_HEURISTIC_BIT(h) (1u << (h))
-#define MEMLEAK_SCAN_HEURISTICS_ALL                                                    \
-    (MEMLEAK_SCAN_HEURISTIC_BIT(MEMLEAK_SCAN_HEURISTIC_STDSTRING) |                    \
-     MEMLEAK_SCAN_HEURISTIC_BIT(MEMLEAK_SCAN_HEURISTIC_LENGTH64) |                     \
-     MEMLEAK_SCAN_HEURISTIC_BIT(MEMLEAK_SCAN_HEURISTIC_NEWARRAY) |                     \
+#define MEMLEAK_SCAN_HEURISTICS_ALL                                 \
+    (MEMLEAK_SCAN_HEURISTIC_BIT(MEMLEAK_SCAN_HEURISTIC_STDSTRING) | \
+     MEMLEAK_SCAN_HEURISTIC_BIT(MEMLEAK_SCAN_HEURISTIC_LENGTH64) |  \
+     MEMLEAK_SCAN_HEURISTIC_BIT(MEMLEAK_SCAN_HEURISTIC_NEWARRAY) |  \
      MEMLEAK_SCAN_HEURISTIC_BIT(MEMLEAK_SCAN_HEURISTIC_MULTIPLE_INHERITANCE))
 
 /* Root kinds: the scanner treats them alike; callers use them to describe
@@ -190,8 +190,7 @@ typedef struct memleak_scan_result_t {
 
 /* Classifies every block. Returns MEMLEAK_SCAN_OK or an error status with
  * `result->message` set; on error `kinds` is unspecified. */
-MEMLEAK_SCAN_API int memleak_scan_classify(const memleak_scan_input_t *input,
-                                           memleak_scan_result_t *result);
+MEMLEAK_SCAN_API int memleak_scan_classify(const memleak_scan_input_t *input, memleak_scan_result_t *result);
 
 typedef struct memleak_scan_who_t {
     uint64_t target;          /* in: index of the block asked about */

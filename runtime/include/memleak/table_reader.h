@@ -55,9 +55,9 @@ int memleak_table_read_self(void *ctx, uint64_t address, void *buf, size_t n);
 typedef struct memleak_table_t {
     memleak_table_read_fn read;
     void *ctx;
-    uint64_t root;              /* address of memleak_introspect */
+    uint64_t root;               /* address of memleak_introspect */
     memleak_introspect_t header; /* the root's first sizeof(memleak_introspect_t) bytes */
-    char error[160];            /* what the last failure was, one line, NUL-terminated */
+    char error[160];             /* what the last failure was, one line, NUL-terminated */
 } memleak_table_t;
 
 /* Reads and checks the root at `root`. */
@@ -96,7 +96,7 @@ typedef struct memleak_table_stack_t {
     uint64_t address; /* of its memleak_stack_t header */
     uint64_t pcs;     /* of its `depth` return addresses, innermost first */
     uint32_t depth;
-    uint32_t flags;   /* MEMLEAK_STACK_* */
+    uint32_t flags; /* MEMLEAK_STACK_* */
 } memleak_table_stack_t;
 
 /* Finds stack `id` (nonzero) in the depot and checks it lies inside its

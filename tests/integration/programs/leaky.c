@@ -35,9 +35,7 @@
 
 #include "program_support.h"
 
-KEEP_FRAME void stop_here(void) {
-    __asm__ volatile("" ::: "memory");
-}
+KEEP_FRAME void stop_here(void) { __asm__ volatile("" ::: "memory"); }
 
 KEEP_FRAME static void leak_malloc(void) {
     void *p = malloc(100); /* LEAK: plain bytes=100 count=1 */
@@ -100,7 +98,7 @@ static volatile size_t huge = SIZE_MAX / 2;
 static volatile size_t overflowing_count = SIZE_MAX / 8;
 
 KEEP_FRAME static void failed_allocations(void) {
-    keep(malloc(huge)); /* FREED */
+    keep(malloc(huge));                  /* FREED */
     keep(calloc(overflowing_count, 16)); /* FREED */
     void *p = NULL;
     if (posix_memalign(&p, 24, 64) == 0) /* FREED */

@@ -18,9 +18,7 @@ namespace {
 void *volatile sink[64];
 unsigned sink_next;
 
-KEEP_FRAME void keep(void *p) {
-    sink[sink_next++ % 64] = p;
-}
+KEEP_FRAME void keep(void *p) { sink[sink_next++ % 64] = p; }
 
 struct Widget {
     char name[40];
@@ -38,53 +36,51 @@ struct Node {
 static_assert(sizeof(Node) == 16, "the LEAK marks below count 16-byte nodes");
 
 KEEP_FRAME void leak_new() {
-    Widget *w = new Widget(); // LEAK: widget bytes=44 count=1
+    Widget *w = new Widget();  // LEAK: widget bytes=44 count=1
     keep(w);
 }
 
 KEEP_FRAME void leak_new_array() {
-    int *a = new int[25]; // LEAK: ints bytes=100 count=1
+    int *a = new int[25];  // LEAK: ints bytes=100 count=1
     keep(a);
 }
 
 KEEP_FRAME void leak_new_array_cookie() {
-    Node *n = new Node[3]; // LEAK: nodes bytes=56 count=1
+    Node *n = new Node[3];  // LEAK: nodes bytes=56 count=1
     keep(n);
 }
 
 KEEP_FRAME void leak_in_loop() {
     for (int i = 0; i < 4; i++) {
-        Widget *w = new Widget(); // LEAK: widgets bytes=176 count=4
+        Widget *w = new Widget();  // LEAK: widgets bytes=176 count=4
         w->id = i;
         keep(w);
     }
 }
 
 KEEP_FRAME void freed_new() {
-    Widget *w = new Widget(); // FREED
+    Widget *w = new Widget();  // FREED
     keep(w);
     delete w;
-    Node *n = new Node[5]; // FREED
+    Node *n = new Node[5];  // FREED
     keep(n);
     delete[] n;
 }
 
 template <typename T>
 inline __attribute__((always_inline)) T *make_one() {
-    T *p = new T(); // LEAK: made bytes=44 count=1 inlined caller=make_widget
+    T *p = new T();  // LEAK: made bytes=44 count=1 inlined caller=make_widget
     return p;
 }
 
 KEEP_FRAME void leak_via_inline() {
-    Widget *w = make_one<Widget>(); // CALLSITE: make_widget
+    Widget *w = make_one<Widget>();  // CALLSITE: make_widget
     keep(w);
 }
 
 }  // namespace
 
-extern "C" KEEP_FRAME void stop_here() {
-    __asm__ volatile("" ::: "memory");
-}
+extern "C" KEEP_FRAME void stop_here() { __asm__ volatile("" ::: "memory"); }
 
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "wait";

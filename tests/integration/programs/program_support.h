@@ -12,8 +12,6 @@
 static void *volatile sink[256];
 static unsigned sink_next;
 
-KEEP_FRAME static void keep(void *p) {
-    sink[__atomic_fetch_add(&sink_next, 1, __ATOMIC_RELAXED) % 256] = p;
-}
+KEEP_FRAME static void keep(void *p) { sink[__atomic_fetch_add(&sink_next, 1, __ATOMIC_RELAXED) % 256] = p; }
 
 #endif

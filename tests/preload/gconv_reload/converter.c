@@ -35,8 +35,8 @@ int gconv_init(struct __gconv_step *step) {
 void gconv_end(struct __gconv_step *step) { (void)step; }
 
 int gconv(struct __gconv_step *step, struct __gconv_step_data *data, const unsigned char **inptrp,
-          const unsigned char *inend, unsigned char **outbufstart, size_t *irreversible,
-          int do_flush, int consume_incomplete) {
+          const unsigned char *inend, unsigned char **outbufstart, size_t *irreversible, int do_flush,
+          int consume_incomplete) {
     (void)step, (void)data, (void)inptrp, (void)inend, (void)outbufstart, (void)irreversible;
     (void)do_flush, (void)consume_incomplete;
     return __GCONV_EMPTY_INPUT;

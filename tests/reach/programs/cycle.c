@@ -20,7 +20,9 @@ static struct node *volatile kept;
 KEEP_FRAME static struct node *ring(int n) {
     struct node *first = NULL, *last = NULL;
     for (int i = 0; i < n; i++) {
-        struct node *x = calloc(1, sizeof *x); /* REACH: definitely_lost blocks=1 bytes=48 | indirectly_lost blocks=2 bytes=96 | still_reachable blocks=2 bytes=96 */
+        struct node *x = calloc(
+            1,
+            sizeof *x); /* REACH: definitely_lost blocks=1 bytes=48 | indirectly_lost blocks=2 bytes=96 | still_reachable blocks=2 bytes=96 */
         if (last)
             last->next = x;
         else
@@ -31,18 +33,15 @@ KEEP_FRAME static struct node *ring(int n) {
     return first;
 }
 
-KEEP_FRAME static void lost_ring(void) {
-    ring(3);
-}
+KEEP_FRAME static void lost_ring(void) { ring(3); }
 
-KEEP_FRAME static void kept_ring(void) {
-    kept = ring(2);
-}
+KEEP_FRAME static void kept_ring(void) { kept = ring(2); }
 
 KEEP_FRAME static void lost_tree(void) {
     struct node *root = calloc(1, sizeof *root); /* REACH: definitely_lost blocks=1 bytes=48 */
     for (int i = 0; i < 2; i++)
-        reach_store_ptr(root, 8 + 8 * (size_t)i, calloc(1, sizeof *root)); /* REACH: indirectly_lost blocks=2 bytes=96 */
+        reach_store_ptr(root, 8 + 8 * (size_t)i,
+                        calloc(1, sizeof *root)); /* REACH: indirectly_lost blocks=2 bytes=96 */
 }
 
 int main(int argc, char **argv) {

@@ -31,9 +31,7 @@
 /* Writes n bytes of c at p out of the compiler's sight, so it can neither
  * drop an allocation nobody reads nor fold malloc and memset into calloc:
  * each marked line must allocate exactly as written. */
-REACH_HELPER static void reach_fill(void *p, int c, size_t n) {
-    memset(p, c, n);
-}
+REACH_HELPER static void reach_fill(void *p, int c, size_t n) { memset(p, c, n); }
 
 /* Stores pointer p at base + offset, also out of sight: a store into a
  * block that is freed next is otherwise dead and may be dropped. The sum
@@ -93,46 +91,45 @@ static inline void reach_wait_parked(int threads) {
 #error "the reachability programs park threads with x86-64 system calls"
 #endif
 void reach_park(uint64_t hidden, int fd) __attribute__((noreturn));
-__asm__(".text\n"
-        ".globl reach_park\n"
-        ".type reach_park, @function\n"
-        "reach_park:\n"
-        "  .cfi_startproc\n"
-        "  movabs $0x5a5a5a5a5a5a5a5a, %r15\n"
-        "  xor %rdi, %r15\n"
-        "  sub $16, %rsp\n"
-        "  .cfi_adjust_cfa_offset 16\n"
-        "  movq $0x70, (%rsp)\n"
-        "  mov %esi, %edi\n"
-        "  mov %rsp, %rsi\n"
-        "  mov $1, %edx\n"
-        "  mov $1, %eax\n" /* write */
-        "  syscall\n"
-        "  xor %eax, %eax\n"
-        "  xor %ebx, %ebx\n"
-        "  xor %ecx, %ecx\n"
-        "  xor %edx, %edx\n"
-        "  xor %esi, %esi\n"
-        "  xor %edi, %edi\n"
-        "  xor %ebp, %ebp\n"
-        "  xor %r8d, %r8d\n"
-        "  xor %r9d, %r9d\n"
-        "  xor %r10d, %r10d\n"
-        "  xor %r11d, %r11d\n"
-        "  xor %r12d, %r12d\n"
-        "  xor %r13d, %r13d\n"
-        "  xor %r14d, %r14d\n"
-        "1:\n"
-        "  mov $34, %eax\n" /* pause */
-        "  syscall\n"
-        "  jmp 1b\n"
-        "  .cfi_endproc\n"
-        ".size reach_park, .-reach_park\n");
+__asm__(
+    ".text\n"
+    ".globl reach_park\n"
+    ".type reach_park, @function\n"
+    "reach_park:\n"
+    "  .cfi_startproc\n"
+    "  movabs $0x5a5a5a5a5a5a5a5a, %r15\n"
+    "  xor %rdi, %r15\n"
+    "  sub $16, %rsp\n"
+    "  .cfi_adjust_cfa_offset 16\n"
+    "  movq $0x70, (%rsp)\n"
+    "  mov %esi, %edi\n"
+    "  mov %rsp, %rsi\n"
+    "  mov $1, %edx\n"
+    "  mov $1, %eax\n" /* write */
+    "  syscall\n"
+    "  xor %eax, %eax\n"
+    "  xor %ebx, %ebx\n"
+    "  xor %ecx, %ecx\n"
+    "  xor %edx, %edx\n"
+    "  xor %esi, %esi\n"
+    "  xor %edi, %edi\n"
+    "  xor %ebp, %ebp\n"
+    "  xor %r8d, %r8d\n"
+    "  xor %r9d, %r9d\n"
+    "  xor %r10d, %r10d\n"
+    "  xor %r11d, %r11d\n"
+    "  xor %r12d, %r12d\n"
+    "  xor %r13d, %r13d\n"
+    "  xor %r14d, %r14d\n"
+    "1:\n"
+    "  mov $34, %eax\n" /* pause */
+    "  syscall\n"
+    "  jmp 1b\n"
+    "  .cfi_endproc\n"
+    ".size reach_park, .-reach_park\n");
 
 /* Parks the calling thread with no pointer in its registers. */
-REACH_HELPER static void reach_park_forever(void) {
-    reach_park(REACH_HIDE_KEY, reach_parked[1]);
-}
+REACH_HELPER static void reach_park_forever(void) { reach_park(REACH_HIDE_KEY, reach_parked[1]); }
 
 /* The stable point, then the end argv[1] asks for; main returns this. */
 KEEP_FRAME static int reach_finish(int argc, char **argv) {

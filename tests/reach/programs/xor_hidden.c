@@ -13,7 +13,8 @@ static volatile uint64_t hidden;
 static void *volatile plain;
 
 KEEP_FRAME static void *block(size_t n) {
-    char *p = malloc(n); /* REACH: definitely_lost blocks=1 bytes=64 | indirectly_lost blocks=1 bytes=32 | still_reachable blocks=1 bytes=64 */
+    char *p = malloc(
+        n); /* REACH: definitely_lost blocks=1 bytes=64 | indirectly_lost blocks=1 bytes=32 | still_reachable blocks=1 bytes=64 */
     reach_fill(p, 0, n);
     return p;
 }
