@@ -4,6 +4,7 @@ One table (OPTIONS) describes every command's options; it feeds the parser,
 the TAB completion and the help text, so they cannot disagree.
 """
 
+import difflib
 import glob
 import os
 import re
@@ -20,22 +21,34 @@ LEAK_KINDS = ("definitely_lost", "indirectly_lost", "possibly_lost", "still_reac
 _KIND_ALIASES = {"definite": "definitely_lost", "indirect": "indirectly_lost",
                  "possible": "possibly_lost", "reachable": "still_reachable"}
 
-# kind: "flag" (no value), "int", "size", "choice", "kinds" (comma-separated
-# choices), "file", "sizeint".
+# Blocks `dump` prints as text unless --limit says otherwise.
+DUMP_TEXT_LIMIT = 50
+
+# kind: "flag" (no value), "int" (1 or more), "count" (0 or more), "size",
+# "choice", "kinds" (comma-separated choices), "file".
 _COMMON = {
     "--json": ("flag", None, "print JSON (the format in docs/design.md) instead of text"),
     "--output": ("file", None, "write the output to FILE instead of the terminal"),
+}
+_STACKS = {
+    "--show-below-main": ("flag", None, "also show the frames below main and below a thread's "
+                                        "start routine (_start, start_thread, clone3, ...)"),
+    "--fold": ("flag", None, "fold each run of C++ standard library and libc frames into the "
+                             "one the program called; --depth then counts the program's frames"),
 }
 _TOP = {
     "--by": ("choice", ("bytes", "count"), "order groups by live bytes (default) or block count"),
     "--depth": ("int", None, "group by the innermost D return addresses instead of the whole stack"),
     "--folded": ("flag", None, "print collapsed stacks (flame graph input) instead of the table"),
     "--svg": ("file", None, "also write a flame graph of the groups to FILE"),
-    "--suppressions": ("file", None, "report groups matching a pattern of FILE separately"),
+    "--suppressions": ("file", None, "report stacks matching a pattern of FILE separately "
+                                     "(matched against the whole stack)"),
 }
+_TOP.update(_STACKS)
 _DUMP = {
     "--min-size": ("size", None, "only blocks of at least this size (e.g. 4096, 1MiB)"),
-    "--limit": ("int", None, "print at most N blocks"),
+    "--limit": ("count", None, "print at most N blocks (text: %d unless told; 0: all)"
+                % DUMP_TEXT_LIMIT),
     "--suppressions": _TOP["--suppressions"],
 }
 _KIND = {
@@ -44,6 +57,7 @@ _KIND = {
 }
 _TOP.update(_KIND)
 _DUMP.update(_KIND)
+_DUMP.update(_STACKS)
 _SINCE = dict(_TOP)
 _SINCE.update(_DUMP)
 _SINCE.update({
@@ -82,6 +96,7 @@ _DEFAULTS = {
     "json": False, "output": None, "by": "bytes", "depth": None, "folded": False, "svg": None,
     "suppressions": None, "min_size": 0, "limit": None, "dump": False, "fail_over": None,
     "n": 20, "point": None, "name": None, "kind": None, "all": False, "addr": None,
+    "show_below_main": False, "fold": False,
 }
 
 _SIZE_UNITS = {
@@ -100,6 +115,8 @@ class Args:
         self.command = command
         self.__dict__.update(_DEFAULTS)
         self.__dict__.update(values)
+        # What the user gave, as opposed to defaults (`top N --folded`).
+        self.given = frozenset(values)
 
     def __repr__(self):
         items = sorted((k, v) for k, v in self.__dict__.items())
@@ -149,6 +166,17 @@ def _parse_int(option, text, low=0):
     return value
 
 
+def did_you_mean(word, choices):
+    """"; did you mean X?" for the nearest of `choices` to a mistyped word, or ""."""
+    near = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return "; did you mean %s?" % near[0] if near else ""
+
+
+def unknown_command(word):
+    return UsageError("unknown command %r%s (commands: %s)"
+                      % (word, did_you_mean(word, SUBCOMMANDS), ", ".join(SUBCOMMANDS)))
+
+
 def _split(argstring):
     try:
         return shlex.split(argstring)
@@ -159,7 +187,7 @@ def _split(argstring):
 def parse(command, argstring):
     """Parses the argument string gdb passes to `memleak COMMAND`."""
     if command not in OPTIONS:
-        raise UsageError("unknown command %r (commands: %s)" % (command, ", ".join(SUBCOMMANDS)))
+        raise unknown_command(command)
     table = OPTIONS[command]
     positional = POSITIONAL[command]
     values = {}
@@ -172,8 +200,9 @@ def parse(command, argstring):
         if word.startswith("--") and len(word) > 2:
             name, eq, inline = word.partition("=")
             if name not in table:
-                raise UsageError("%s: unknown option %s (options: %s)"
-                                 % (command, name, " ".join(sorted(table))))
+                raise UsageError("%s: unknown option %s%s (options: %s)"
+                                 % (command, name, did_you_mean(name, table),
+                                    " ".join(sorted(table))))
             kind, choices, _ = table[name]
             key = name[2:].replace("-", "_")
             if kind == "flag":
@@ -190,6 +219,8 @@ def parse(command, argstring):
                 i += 1
             if kind == "int":
                 values[key] = _parse_int(name, value, 1)
+            elif kind == "count":
+                values[key] = _parse_int(name, value, 0)
             elif kind == "size":
                 values[key] = parse_size(value)
             elif kind == "choice":
@@ -288,7 +319,7 @@ def options_help(command):
     """The option lines of a command's help text, from OPTIONS."""
     lines = []
     for name, (kind, choices, text) in sorted(OPTIONS[command].items()):
-        metavar = {"flag": "", "int": " N", "size": " BYTES", "file": " FILE",
+        metavar = {"flag": "", "int": " N", "count": " N", "size": " BYTES", "file": " FILE",
                    "choice": " " + "|".join(choices or ()), "kinds": " KIND[,KIND]"}[kind]
         if name == "--depth":
             metavar = " D"

@@ -21,8 +21,9 @@ import json
 import operator
 import struct
 
-from . import abi, aggregate, args as cmdargs, flame, leaks, reachability, reader, render, suppress
-from .errors import DeferredFailure, MemleakError
+from . import (abi, aggregate, args as cmdargs, flame, frames, leaks, reachability, reader,
+               render, suppress)
+from .errors import DeferredFailure, LimitExceeded, MemleakError
 
 PREFIX_HELP = """Find memory leaks in a process running with libmemleak.so, or in its core.
 
@@ -170,22 +171,36 @@ def help_text(command):
 
 
 class _Symbolizer:
-    """Frames per stack, through the target's per-pc symbolizer."""
+    """Frames per stack through the target's per-pc symbolizer: `raw`
+    as gdb gives them (suppressions match these), `frames` as the view
+    shows them."""
 
-    def __init__(self, target):
+    def __init__(self, target, view):
         self.target = target
+        self.view = view
+        self.raw_cache = {}
         self.cache = {}
+
+    def raw(self, pcs):
+        f = self.raw_cache.get(pcs)
+        if f is None:
+            f = self.raw_cache[pcs] = aggregate.symbolize_pcs(pcs, self.target.symbolize)
+        return f
 
     def frames(self, pcs):
         f = self.cache.get(pcs)
         if f is None:
-            f = self.cache[pcs] = aggregate.symbolize_pcs(pcs, self.target.symbolize)
+            f = self.cache[pcs] = self.view.frames(self.raw(pcs))
         return f
 
     def fill(self, groups):
         for g in groups:
             if g.frames is None:
                 g.frames = self.frames(g.pcs)
+
+
+def _view(a):
+    return frames.View(show_below_main=a.show_below_main, fold=a.fold)
 
 
 def _load_suppressions(path):
@@ -229,23 +244,40 @@ def _with_kinds(a, table, blocks, reach):
     return blocks, reach.totals(blocks)
 
 
+def _split_suppressed(sym, supp, table, blocks):
+    """(kept blocks, suppressed groups or None without suppressions)."""
+    if supp is None:
+        return blocks, None
+    kept, suppressed = aggregate.split_suppressed(table, blocks, sym.raw, supp)
+    sym.fill(suppressed)
+    return kept, suppressed
+
+
+def _groups(a, sym, table, blocks):
+    if not (a.fold and a.depth):
+        return aggregate.group_blocks(table, blocks, a.depth, a.by)
+
+    def key_of(stack):
+        key, kept = sym.view.key(sym.frames(stack.pcs), a.depth)
+        return key, kept, stack.truncated and len(kept) == len(sym.frames(stack.pcs))
+
+    return aggregate.group_blocks_by(table, blocks, key_of, a.by)
+
+
 def _top(a, target, supp, table, blocks, since=None, reach=None, notes=()):
-    sym = _Symbolizer(target)
+    sym = _Symbolizer(target, _view(a))
     blocks, kinds = _with_kinds(a, table, blocks, reach)
-    groups = aggregate.group_blocks(table, blocks, a.depth, a.by)
+    total_bytes, total_count = aggregate.totals(blocks)
+    kept, suppressed = _split_suppressed(sym, supp, table, blocks)
+    groups = _groups(a, sym, table, kept)
     if reach is not None:
-        per_group = aggregate.kind_counts(table, blocks, reach.names_by_address(), a.depth)
+        per_group = aggregate.kind_counts(table, kept, reach.names_by_address(), a.depth)
         for g in groups:
             g.kinds = per_group.get(g.pcs)
-    total_bytes, total_count = aggregate.totals(blocks)
-    suppressed = None
-    if supp is not None:
-        sym.fill(groups)
-        groups, suppressed = aggregate.apply_suppressions(groups, supp)
     out = []
     if a.folded or a.svg:
-        sym.fill(groups)
         if a.svg:
+            sym.fill(groups)
             title = "memleak %s (pid %d, by %s)" % (
                 "top" if since is None else "since " + since.point, _pid(table), a.by)
             svg = flame.render_svg(groups, a.by, title)
@@ -255,7 +287,10 @@ def _top(a, target, supp, table, blocks, since=None, reach=None, notes=()):
             except OSError as e:
                 raise MemleakError("cannot write %s: %s" % (a.svg, e.strerror)) from None
         if a.folded:
-            out.append("".join(line + "\n" for line in flame.folded_lines(groups, a.by)))
+            # Flame graph tools want every stack; N, when given, picks the largest.
+            listed = groups[:a.n] if "n" in a.given else groups
+            sym.fill(listed)
+            out.append("".join(line + "\n" for line in flame.folded_lines(listed, a.by)))
     if not a.folded:
         shown = groups[:a.n]
         sym.fill(shown)
@@ -270,21 +305,18 @@ def _top(a, target, supp, table, blocks, since=None, reach=None, notes=()):
 
 
 def _dump(a, target, supp, table, blocks, since=None, reach=None, notes=()):
-    sym = _Symbolizer(target)
+    sym = _Symbolizer(target, _view(a))
     blocks, kinds = _with_kinds(a, table, blocks, reach)
     kind_of = reach.kind_of if reach is not None else None
     total_bytes, total_count = aggregate.totals(blocks)
-    suppressed = None
-    if supp is not None:
-        groups = aggregate.group_blocks(table, blocks)
-        sym.fill(groups)
-        _, suppressed = aggregate.apply_suppressions(groups, supp)
-        hidden = set(g.pcs for g in suppressed)
-        blocks = [b for b in blocks if table.stack(b.stack_id).pcs not in hidden]
+    blocks, suppressed = _split_suppressed(sym, supp, table, blocks)
     if a.min_size:
         blocks = [b for b in blocks if b.size >= a.min_size]
     selected = sorted(blocks, key=operator.attrgetter("seq"))
-    chosen = selected if a.limit is None else selected[:a.limit]
+    limit = a.limit
+    if limit is None and not a.json:
+        limit = cmdargs.DUMP_TEXT_LIMIT
+    chosen = selected if not limit else selected[:limit]
 
     def stack_of(block):
         st = table.stack(block.stack_id)
@@ -295,7 +327,7 @@ def _dump(a, target, supp, table, blocks, since=None, reach=None, notes=()):
                                 kinds)
     else:
         text = render.dump_text(table, _pid(table), chosen, stack_of, total_bytes, total_count,
-                                len(selected), a.min_size, a.limit, since, suppressed, kind_of,
+                                len(selected), a.min_size, limit, since, suppressed, kind_of,
                                 kinds, notes)
     growth = total_bytes - (sum(g.bytes for g in suppressed) if suppressed else 0)
     return text, growth
@@ -321,7 +353,8 @@ def cmd_since(a, target):
     supp = _load_suppressions(a.suppressions)
     table = target.table()
     since = aggregate.resolve_since(a.point, table, target.now_ticks(table),
-                                    target.now_from_table)
+                                    target.now_from_table,
+                                    lambda ticks: render.time_text(table, ticks))
     reach, notes = _classes(a, target, table)
     blocks = since.select(table.blocks)
     if a.dump:
@@ -329,8 +362,8 @@ def cmd_since(a, target):
     else:
         text, growth = _top(a, target, supp, table, blocks, since, reach, notes)
     if a.fail_over is not None and growth > a.fail_over:
-        raise DeferredFailure(text, "grew by %d bytes since %s, over the limit of %d"
-                              % (growth, a.point, a.fail_over))
+        raise LimitExceeded(text, "grew by %s since %s, over the limit of %s (--fail-over)"
+                            % (render.human_size(growth), a.point, render.human_size(a.fail_over)))
     return text
 
 
@@ -352,21 +385,21 @@ def cmd_leaks(a, target):
     supp = _load_suppressions(a.suppressions)
     table = target.table()
     reach = _need_classes(target, table)
-    return leaks.leaks(a, table, reach, _Symbolizer(target), supp)
+    return leaks.leaks(a, table, reach, _Symbolizer(target, _view(a)), supp)
 
 
 def cmd_why(a, target):
     address = _address(a.addr, target)
     table = target.table()
     reach = _need_classes(target, table, predecessors=True)
-    return leaks.why(a, target, table, reach, address, _Symbolizer(target))
+    return leaks.why(a, target, table, reach, address, _Symbolizer(target, _view(a)))
 
 
 def cmd_who(a, target):
     address = _address(a.addr, target)
     table = target.table()
     reach = _need_classes(target, table)
-    return leaks.who(a, target, table, reach, address, _Symbolizer(target))
+    return leaks.who(a, target, table, reach, address, _Symbolizer(target, _view(a)))
 
 
 def _need_classes(target, table, predecessors=False):

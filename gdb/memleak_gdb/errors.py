@@ -51,3 +51,13 @@ class DeferredFailure(MemleakError):
     def __init__(self, output, message):
         super().__init__(message)
         self.output = output
+
+
+class LimitExceeded(DeferredFailure):
+    """A limit the user set was exceeded (--fail-over): its own exit status."""
+
+
+# Exit statuses, the same from the memleak command and from gdb -batch:
+# a usage or input error, and a limit exceeded (--fail-over, --fail-on-leak).
+EXIT_ERROR = 2
+EXIT_LIMIT = 23

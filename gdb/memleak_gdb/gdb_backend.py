@@ -6,6 +6,7 @@ own DWARF reader) and registers `memleak` and its subcommands, with one
 error handler that turns every failure into a single `memleak:` line.
 """
 
+import re
 import time
 import traceback
 
@@ -13,7 +14,7 @@ import gdb
 
 from . import (aggregate, args as cmdargs, commands, corefile, demangle, maps, reader, regions,
                roots, scan)
-from .errors import MemleakError, NotLoaded, ReadError
+from .errors import EXIT_ERROR, EXIT_LIMIT, LimitExceeded, MemleakError, NotLoaded, ReadError
 
 NO_TARGET = "no process or core file: attach with gdb -p PID or open a core"
 
@@ -36,7 +37,10 @@ class InferiorMemory:
 def _inferior():
     inf = gdb.selected_inferior()
     if inf is None or inf.pid == 0 or not inf.threads():
-        raise MemleakError(NO_TARGET)
+        quiet = gdb.convenience_variable("memleak_quiet")
+        raise MemleakError(NO_TARGET + ("" if quiet is None else
+                                        " (gdb/quiet.gdb hid gdb's own messages: run without "
+                                        "-ix gdb/quiet.gdb to see why it has none)"))
     return inf
 
 
@@ -130,13 +134,62 @@ def _minimal_name(pc):
 _demangle = demangle.Demangler(demangle.cxa_demangle())
 
 
+def _contains(outer, inner):
+    return outer.start <= inner.start and inner.end <= outer.end
+
+
+def _elf_name(addr):
+    """The demangled ELF symbol at `addr` (gdb's `info symbol`), or None."""
+    try:
+        text = gdb.execute("info symbol 0x%x" % addr, to_string=True)
+    except gdb.error:
+        return None
+    name, sep, _ = text.partition(" in section ")
+    return name.strip() if sep and " + " not in name else None
+
+
+_LAMBDA_OWNER = re.compile(r"([\w:~]+\([^()]*\)(?: const)?)::<lambda\(")
+
+
+def _is_lambda(name):
+    # A lambda's call operator belongs to a class without a name, so gdb
+    # names it "operator()" with nothing before it.
+    return name.startswith("operator()")
+
+
+def _lambda_name(name, owner):
+    return "%s::{lambda}::%s" % (owner, name) if owner else name
+
+
+def _owner_of_inlined(caller):
+    """The function a lambda inlined into `caller` was written in: the
+    caller itself, unless the caller is a template instantiated for the
+    lambda (`apply<fill()::<lambda(int)> >`), whose argument names it."""
+    m = _LAMBDA_OWNER.search(caller)
+    return m.group(1) if m else caller
+
+
+def _function_name(fn, block, lexical_owner, caller):
+    name = fn.print_name
+    if not _is_lambda(name):
+        return name
+    if caller is not None:
+        return _lambda_name(name, _owner_of_inlined(caller))
+    # An out-of-line lambda has an ELF symbol whose demangled name says
+    # where it was written, as the exit report's demangler spells it.
+    return _elf_name(block.start) or _lambda_name(name, lexical_owner)
+
+
 def symbolize(pc):
     """Frames for one return address, innermost first. The lookup uses pc-1
     (the call instruction, not the one after it). Inlined calls at that
     address come out as frames of their own marked inlined: gdb's block tree
     holds one function block per inlined call, whose symbol's line and symtab
     are the call site (DW_AT_call_line/call_file), and the outermost
-    function block is the real function."""
+    function block is the real function. A function block whose code lies
+    outside the next one's is not inlined there but written inside it (a
+    lambda's call operator in its enclosing function, unoptimized): the
+    chain of calls stops at it."""
     frames = _cache.frames.get(pc)
     if frames is not None:
         return frames
@@ -150,11 +203,17 @@ def symbolize(pc):
     b = block
     while b is not None and not b.is_static and not b.is_global:
         if b.function is not None:
-            functions.append(b.function)
+            functions.append((b.function, b))
         b = b.superblock
+    lexical_owner = None
+    for i in range(len(functions) - 1):
+        if not _contains(functions[i + 1][1], functions[i][1]):
+            lexical_owner = functions[i + 1][0].print_name
+            del functions[i + 1:]
+            break
     sal = gdb.find_pc_line(look) if functions else None
     try:
-        objname = _objfile_name(progspace, look, functions[-1].symtab if functions else None)
+        objname = _objfile_name(progspace, look, functions[-1][0].symtab if functions else None)
     except gdb.error:
         objname = None
     if not functions:
@@ -179,8 +238,10 @@ def symbolize(pc):
         file, line = _symtab_file(sal.symtab), (sal.line or None)
         frames = []
         last = len(functions) - 1
-        for i, fn in enumerate(functions):
-            frames.append(aggregate.Frame(pc, fn.print_name, file, line, objname, i < last))
+        for i, (fn, fblock) in enumerate(functions):
+            caller = functions[i + 1][0].print_name if i < last else None
+            name = _function_name(fn, fblock, lexical_owner, caller)
+            frames.append(aggregate.Frame(pc, name, file, line, objname, i < last))
             # The caller's location is this inlined call's call site.
             file, line = _symtab_file(fn.symtab), (fn.line or None)
     _cache.frames[pc] = frames
@@ -499,22 +560,67 @@ def _one_line(text):
 
 def _run(fn):
     """The one error handler: every failure becomes one `memleak:` line
-    (and its traceback too with `set memleak debug on`)."""
+    (and its traceback too with `set memleak debug on`), and in gdb -batch
+    the exit status a CI reads when it was gdb's last command."""
     try:
         fn()
-    except gdb.GdbError:
-        raise
+    except gdb.GdbError as e:
+        _fail(EXIT_ERROR, str(e))
     except KeyboardInterrupt:
-        raise gdb.GdbError("memleak: interrupted") from None
+        _fail(EXIT_ERROR, "memleak: interrupted")
     except (MemleakError, gdb.error) as e:
         if _debug is not None and _debug.value:
             traceback.print_exc()
-        raise gdb.GdbError("memleak: " + _one_line(e)) from None
+        _fail(EXIT_LIMIT if isinstance(e, LimitExceeded) else EXIT_ERROR,
+              "memleak: " + _one_line(e))
     except Exception as e:
         if _debug is not None and _debug.value:
             traceback.print_exc()
-        raise gdb.GdbError("memleak: internal error (%s: %s); 'set memleak debug on' shows where"
-                           % (type(e).__name__, _one_line(e))) from None
+        _fail(EXIT_ERROR, "memleak: internal error (%s: %s); 'set memleak debug on' shows where"
+              % (type(e).__name__, _one_line(e)))
+
+
+def _batch_commands():
+    """gdb's -ex commands when it runs in batch mode, else None."""
+    try:
+        with open("/proc/self/cmdline", "rb") as f:
+            argv = [a.decode("utf-8", "replace") for a in f.read().split(b"\0")]
+    except OSError:
+        return None
+    if not any(a.lstrip("-") in ("batch", "batch-silent") for a in argv):
+        return None
+    commands = []
+    for i, a in enumerate(argv):
+        name, eq, value = a.lstrip("-").partition("=")
+        if name in ("ex", "eval-command"):
+            commands.append(value if eq else (argv[i + 1] if i + 1 < len(argv) else ""))
+    return commands
+
+
+_invocations = 0
+
+
+def _is_last_batch_command():
+    """Whether this memleak command is the last of gdb -batch's -ex
+    commands: then its failure decides gdb's exit status."""
+    commands = _batch_commands()
+    if not commands or commands[-1].split()[:1] != ["memleak"]:
+        return False
+    return sum(1 for c in commands if c.split()[:1] == ["memleak"]) == _invocations
+
+
+def _fail(status, message):
+    """gdb -batch ends with status 1 after a failed last command; a memleak
+    command that is the last one ends it with its own status instead (2 for
+    a usage or input error, 23 for a limit exceeded), the statuses of the
+    memleak command-line tool. Quitting is what batch mode does next
+    anyway: an attached process is detached, one gdb started is killed."""
+    if _is_last_batch_command():
+        gdb.write(message + "\n", gdb.STDERR)
+        gdb.flush()
+        gdb.execute("set confirm off")
+        gdb.execute("quit %d" % status)
+    raise gdb.GdbError(message)
 
 
 class _Subcommand(gdb.Command):
@@ -524,7 +630,9 @@ class _Subcommand(gdb.Command):
         super().__init__("memleak " + self.name, gdb.COMMAND_DATA)
 
     def invoke(self, arg, from_tty):
+        global _invocations
         self.dont_repeat()
+        _invocations += 1
         _run(lambda: commands.run(self.name, arg, GdbTarget, gdb.write,
                                   lambda text: gdb.write(text, gdb.STDERR)))
 
@@ -539,18 +647,36 @@ class MemleakCommand(gdb.Command):
         super().__init__("memleak", gdb.COMMAND_DATA, gdb.COMPLETE_NONE, True)
 
     def invoke(self, arg, from_tty):
+        global _invocations
         self.dont_repeat()
         if not arg.strip():
             gdb.execute("help memleak", from_tty)
             return
-        raise gdb.GdbError("memleak: unknown command %r (commands: %s)"
-                           % (arg.split()[0], ", ".join(cmdargs.SUBCOMMANDS)))
+        _invocations += 1
+
+        def unknown():
+            raise cmdargs.unknown_command(arg.split()[0])
+
+        _run(unknown)
+
+
+def _end_quiet_start():
+    """gdb/quiet.gdb sends gdb's messages to /dev/null until this
+    extension is loaded: from here on they show again."""
+    try:
+        quiet = gdb.convenience_variable("memleak_quiet")
+    except AttributeError:
+        quiet = None
+    if quiet is not None and int(quiet) == 1:
+        gdb.execute("set logging enabled off")
+        gdb.set_convenience_variable("memleak_quiet", 2)
 
 
 def register():
     """Registers the commands and the debug parameter, once per gdb even
     when both -x memleak.py and the runtime's auto-load script run."""
     global _debug
+    _end_quiet_start()
     if _debug is not None:
         return
     MemleakCommand()

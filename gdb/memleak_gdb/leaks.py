@@ -35,14 +35,19 @@ def leaks(a, table, reach, sym, supp):
     suppressed = [] if supp is not None else None
     totals = {}
     for kind in KIND_ORDER:
-        groups = aggregate.group_blocks(table, by_kind[kind], a.depth, a.by)
+        blocks = by_kind[kind]
+        if supp is not None:
+            # Matched against the whole stack, whatever --depth groups by.
+            blocks, gone = aggregate.split_suppressed(table, blocks, sym.raw, supp)
+            sym.fill(gone)
+            for g in gone:
+                g.leak_kind = kind
+                g.kinds = {kind: [g.count, g.bytes]}
+            suppressed.extend(gone)
+        groups = aggregate.group_blocks(table, blocks, a.depth, a.by)
         for g in groups:
             g.leak_kind = kind
             g.kinds = {kind: [g.count, g.bytes]}
-        if supp is not None:
-            sym.fill(groups)
-            groups, gone = aggregate.apply_suppressions(groups, supp)
-            suppressed.extend(gone)
         totals[kind] = (sum(g.count for g in groups), sum(g.bytes for g in groups))
         if kind in LOST_KINDS or a.all:
             records.extend(groups)

@@ -23,24 +23,6 @@ def percent(part, whole):
     return "%.1f%%" % (100.0 * part / whole) if whole else "-"
 
 
-# libstdc++'s spelled-out standard types, as users write them. Text output
-# only: JSON keeps the names gdb gives, for tools that match on them.
-_STD_NAMES = [
-    ("std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >",
-     "std::string"),
-    ("std::basic_string<char, std::char_traits<char>, std::allocator<char> >", "std::string"),
-    ("std::__cxx11::", "std::"),
-]
-
-
-def short_function(name):
-    """A C++ function name with the standard library's aliases put back."""
-    if name and "std::" in name:
-        for long, short in _STD_NAMES:
-            name = name.replace(long, short)
-    return name
-
-
 def frame_text(index, f):
     where = ""
     if f.file:
@@ -48,8 +30,11 @@ def frame_text(index, f):
     elif f.object:
         where = " (%s%s)" % (os.path.basename(f.object),
                              "" if f.offset is None else "+0x%x" % f.offset)
-    return "#%d 0x%016x in %s%s%s" % (index, f.pc, short_function(f.function) or "??", where,
-                                      " (inlined)" if f.inlined else "")
+    folded = getattr(f, "folded", 0)
+    return "#%d 0x%016x in %s%s%s%s" % (
+        index, f.pc, f.function or "??", where, " (inlined)" if f.inlined else "",
+        " (+%d library frame%s folded)" % (folded - 1, "" if folded == 2 else "s")
+        if folded > 1 else "")
 
 
 def frame_json(f):
@@ -57,6 +42,8 @@ def frame_json(f):
          "object": f.object, "inlined": bool(f.inlined)}
     if f.offset is not None:
         d["offset"] = f.offset
+    if getattr(f, "folded", 0):
+        d["folded"] = f.folded
     return d
 
 
@@ -124,7 +111,7 @@ def top_text(table, pid, groups, shown, by, total_bytes, total_count, since=None
     `kinds`: {class: (count, bytes)} over the blocks, when classified."""
     head = "memleak top: %s in %d live blocks" % (human_size(total_bytes), total_count)
     if since is not None:
-        head = "memleak since %s: %s in %d blocks allocated after %s" % (
+        head = "memleak since %s: %s in %d blocks allocated %s" % (
             since.point, human_size(total_bytes), total_count, since.describe())
     head += ", %d stacks (pid %d); %d largest by %s" % (len(groups), pid, len(shown), by)
     lines = [head]
@@ -218,16 +205,16 @@ def dump_text(table, pid, blocks, stack_of, total_bytes, total_count, selected_c
     if since is None:
         head = "memleak dump: %d live blocks, %s (pid %d)" % (total_count, human_size(total_bytes), pid)
     else:
-        head = "memleak since %s: %d blocks, %s allocated after %s (pid %d)" % (
+        head = "memleak since %s: %d blocks, %s allocated %s (pid %d)" % (
             since.point, total_count, human_size(total_bytes), since.describe(), pid)
     filters = []
     if min_size:
         filters.append("--min-size %d" % min_size)
-    if limit is not None and selected_count > limit:
-        filters.append("--limit %d" % limit)
     head += "; %d shown" % len(blocks)
     if filters:
         head += " (%s)" % ", ".join(filters)
+    if limit and selected_count > limit:
+        head += "; %d more, --limit 0 for all" % (selected_count - limit)
     lines = [head]
     if kinds is not None:
         lines.append(kinds_line(kinds))

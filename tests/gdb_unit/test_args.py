@@ -71,6 +71,31 @@ class ValueTest(unittest.TestCase):
                 args.parse_size(bad)
 
 
+class SuggestTest(unittest.TestCase):
+    def test_unknown_command_suggests_the_nearest(self):
+        with self.assertRaises(UsageError) as cm:
+            args.parse("tpo", "")
+        self.assertTrue(str(cm.exception).startswith(
+            "unknown command 'tpo'; did you mean top? (commands: top, dump, since, "),
+            str(cm.exception))
+
+    def test_unknown_option_suggests_the_nearest(self):
+        with self.assertRaises(UsageError) as cm:
+            args.parse("top", "--fodled")
+        self.assertTrue(str(cm.exception).startswith(
+            "top: unknown option --fodled; did you mean --folded? (options: "), str(cm.exception))
+
+    def test_nothing_near_suggests_nothing(self):
+        with self.assertRaises(UsageError) as cm:
+            args.parse("zzzzzz", "")
+        self.assertNotIn("did you mean", str(cm.exception))
+
+    def test_limit_zero_means_all(self):
+        self.assertEqual(args.parse("dump", "--limit 0").limit, 0)
+        with self.assertRaises(UsageError):
+            args.parse("top", "0")
+
+
 class CompleteTest(unittest.TestCase):
     # gdb breaks words at '-', so the word to complete after "--d" is "d".
     def test_options(self):

@@ -10,7 +10,7 @@ import unittest
 import image
 from fake import FakeTarget, validate
 from memleak_gdb import commands, reader
-from memleak_gdb.errors import MemleakError
+from memleak_gdb.errors import LimitExceeded, MemleakError, UsageError
 
 A = (0x401010, 0x402020, 0x403030)   # 3 blocks of 1000
 B = (0x401010, 0x402020, 0x404040)   # 1 block of 5000; same top 2 frames as A
@@ -223,20 +223,52 @@ class SinceTest(unittest.TestCase):
         self.assertEqual(doc["since"]["back_from"], "last_change")
         self.assertEqual(doc["since"]["ticks"], 105)
         text = run("since", "35ms", FakeTarget(self.img))
-        self.assertIn("allocated after the last 35ms before the table's last change (tick 105 on)",
-                      text)
+        self.assertIn("allocated in the last 35ms before the table's last change "
+                      "(since 2023-11-14 22:13:20.105 UTC)", text)
         self.assertNotIn("back_from", json.dumps(self.since("4")["since"]))
 
     def test_unknown_mark(self):
         with self.assertRaises(MemleakError) as cm:
             run("since", "nope", FakeTarget(self.img))
-        self.assertEqual(str(cm.exception), "no mark named nope (marks: m1)")
+        self.assertTrue(str(cm.exception).startswith("no mark named nope (marks: m1); POINT is "),
+                        str(cm.exception))
+
+    def test_mistyped_mark_suggests_the_nearest(self):
+        with self.assertRaises(MemleakError) as cm:
+            run("since", "m11", FakeTarget(self.img))
+        self.assertIn("no mark named m11; did you mean m1? (marks: m1)", str(cm.exception))
+
+    def test_bad_duration_shows_the_accepted_forms(self):
+        with self.assertRaises(UsageError) as cm:
+            run("since", "5x", FakeTarget(self.img))
+        self.assertEqual(str(cm.exception), "bad point '5x': POINT is a sequence number (12345), "
+                         "a mark name (startup), or a duration back from the snapshot "
+                         "(500ms, 90s, 5m, 2h, 1h30m)")
+
+    def test_duration_before_the_process_started_in_words(self):
+        # The newest tick is 140 ms after the start: 1h reaches before it.
+        text = run("since", "1h", FakeTarget(self.img, live=False))
+        self.assertIn("allocated in the last 1h before the table's last change, which reaches "
+                      "back before the process started (140ms before the snapshot): everything "
+                      "still live", text)
+        self.assertNotIn("tick", text)
+        doc = json.loads(run("since", "1h --json", FakeTarget(self.img, live=False)))
+        self.assertTrue(doc["since"]["before_start"])
+        self.assertEqual(doc["total_count"], 14)
+
+    def test_duration_inside_the_process_life_in_words(self):
+        text = run("since", "35ms", FakeTarget(self.img, live=False))
+        self.assertRegex(text, r"allocated in the last 35ms before the table's last change "
+                               r"\(since \d{4}-\d\d-\d\d "
+                               r"\d\d:\d\d:\d\d\.\d{3} UTC\)")
 
     def test_fail_over(self):
         out = []
         with self.assertRaises(MemleakError) as cm:
             commands.run("since", "3 --fail-over 50", lambda: FakeTarget(self.img), out.append)
-        self.assertEqual(str(cm.exception), "grew by 5100 bytes since 3, over the limit of 50")
+        self.assertIsInstance(cm.exception, LimitExceeded)
+        self.assertEqual(str(cm.exception),
+                         "grew by 5.0 KiB since 3, over the limit of 50 B (--fail-over)")
         self.assertIn("5.0 KiB in 11 blocks allocated after sequence number 3", "".join(out))
         self.assertIn("since", run("since", "3 --fail-over 10KiB", FakeTarget(self.img)))
 

@@ -29,14 +29,6 @@ class RenderTest(unittest.TestCase):
         f = Frame(0x7f0000001234, "_start", None, None, "/bin/leaky", False, 0x1234)
         self.assertEqual(render.frame_text(3, f), "#3 0x00007f0000001234 in _start (leaky+0x1234)")
 
-    def test_standard_names_shortened_in_text_only(self):
-        name = ("demo::Cache::put(std::__cxx11::basic_string<char, std::char_traits<char>, "
-                "std::allocator<char> > const&, std::__cxx11::list<int, std::allocator<int> >&)")
-        f = Frame(0x10, name, "/src/c.cpp", 7, "/bin/demo", False)
-        self.assertEqual(render.frame_text(0, f), "#0 0x0000000000000010 in demo::Cache::put("
-                         "std::string const&, std::list<int, std::allocator<int> >&) /src/c.cpp:7")
-        self.assertEqual(render.frame_json(f)["function"], name)
-
     def test_frame_json(self):
         f = Frame(1, None, None, None, None, 0)
         self.assertEqual(render.frame_json(f), {"pc": 1, "function": None, "file": None,

@@ -22,7 +22,7 @@ class CommandLineTests(GdbTestCase):
         prog.wait_for("ready")
         core = self.gcore(prog)
         for command in ("memleak top --by nonsense", "memleak nosuchcommand", "memleak since",
-                        "memleak top 0", "memleak top --depth x", "memleak dump --limit 0",
+                        "memleak top 0", "memleak top --depth x", "memleak dump --limit x",
                         "memleak since no-such-mark", f"memleak top --output {self.tmp}/no/dir/f",
                         "memleak top --json --output"):
             with self.subTest(command=command):

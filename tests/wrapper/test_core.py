@@ -69,7 +69,8 @@ class Core(WrapperTest):
             self.assertEqual(result.returncode, 0, result.stderr)
             lines = result.stdout.splitlines()
             self.assertTrue(lines)
-            self.assertTrue(all(l.startswith("_start;") for l in lines), lines[:3])
+            # Frames below main are left out unless --show-below-main.
+            self.assertTrue(all(l.startswith("main(") for l in lines), lines[:3])
             self.assertEqual(sum(int(l.rpartition(" ")[2]) for l in lines), total, by)
 
     def test_svg_totals_equal_top_totals(self):

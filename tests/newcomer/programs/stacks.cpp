@@ -1,0 +1,82 @@
+// Leaks through the standard library, libc and a lambda, on the main
+// thread and on a thread of its own, so the tests can check how stacks read:
+// frames below main and below the thread's start routine, library frames,
+// names. The leaking lines carry LEAK marks the tests look up.
+//
+// Usage: stacks [wait|exit|crash]
+//   wait  (default) print "pid N" and wait for SIGTERM
+//   exit  return from main (the exit report sees every leak)
+//   crash leak, then die of SIGSEGV
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace app {
+
+std::vector<std::string> *g_names;
+char *g_copies[4];
+void *g_lambda_blocks[3];
+void *g_worker_block;
+
+__attribute__((noinline)) void load_names() {
+    g_names = new std::vector<std::string>;
+    for (int i = 0; i < 8; ++i)
+        g_names->push_back(std::string(100 + i, 'n'));  // LEAK names
+}
+
+__attribute__((noinline)) void copy_names() {
+    for (int i = 0; i < 4; ++i)
+        g_copies[i] = strdup("a name copied with strdup, long enough");  // LEAK strdup
+}
+
+// Stores what `make` returns (no tail call: the frame stays on the stack).
+template <class Make>
+__attribute__((noinline)) void apply(Make make, std::size_t n, void **out) {
+    *out = make(n);
+}
+
+__attribute__((noinline)) void fill_with_lambda() {
+    auto make = [](std::size_t n) {
+        return std::malloc(n);  // LEAK lambda
+    };
+    for (int i = 0; i < 3; ++i)
+        apply(make, 300, &g_lambda_blocks[i]);
+}
+
+void *worker(void *) {
+    g_worker_block = std::malloc(777);  // LEAK worker
+    return nullptr;
+}
+
+}  // namespace app
+
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : "wait";
+    app::load_names();
+    app::copy_names();
+    app::fill_with_lambda();
+    pthread_t thread;
+    pthread_create(&thread, nullptr, app::worker, nullptr);
+    pthread_join(thread, nullptr);
+    if (!std::strcmp(mode, "exit"))
+        return 0;
+    if (!std::strcmp(mode, "crash")) {
+        volatile int *nowhere = nullptr;
+        return *nowhere;
+    }
+    std::printf("pid %d\n", static_cast<int>(getpid()));
+    std::fflush(stdout);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(SIG_BLOCK, &set, nullptr);
+    int sig = 0;
+    sigwait(&set, &sig);
+    return 0;
+}
