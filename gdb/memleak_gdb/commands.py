@@ -45,29 +45,36 @@ and --output FILE (write there instead of the terminal).
 HELP = {
     "top": """Show the allocation stacks holding the most live memory.
 
-Usage: memleak top [N] [--by bytes|count] [--depth D] [--folded] [--svg FILE]
-                   [--suppressions FILE] [--json] [--output FILE]
+Usage: memleak top [N] [--by bytes|count] [--depth D] [--fold] [--folded] [--svg FILE]
+                   [--show-below-main] [--suppressions FILE] [--json] [--output FILE]
 
 Groups every live block by its whole allocation stack (or by its innermost D
 return addresses with --depth) and prints the N largest groups (default 20),
 each with its frames: "#0 0xPC in function file:line", inlined calls shown as
-their own frames marked "(inlined)". The header line's totals cover every live
-block, shown or not. Shards the process was changing when it stopped are
-reported as "in flux". With the scanner library, the header and each group
-also show how many blocks fall in each leak class (see `help memleak leaks`),
-and --kind keeps only blocks of the given classes.
+their own frames marked "(inlined)". Frames below main and below a thread's
+start routine are left out unless --show-below-main. --fold shows each run of
+C++ standard library and libc frames as the one function the program called,
+and --depth then counts the program's own frames: `top --fold --depth 1`
+groups by the program's call sites. --folded lists every stack (the N largest
+when N is given). The header line's totals cover every live block, shown or
+not. Shards the process was changing when it stopped are reported as "in
+flux". With the scanner library, the header and each group also show how
+many blocks fall in each leak class (see `help memleak leaks`), and --kind
+keeps only blocks of the given classes.
 
 Options:
 """,
     "dump": """List every live block with its allocation stack, oldest first.
 
-Usage: memleak dump [--min-size BYTES] [--limit N] [--suppressions FILE]
-                    [--json] [--output FILE]
+Usage: memleak dump [--min-size BYTES] [--limit N] [--fold] [--show-below-main]
+                    [--suppressions FILE] [--json] [--output FILE]
 
 Each block shows its address, requested size, allocation sequence number,
 allocating thread id (LWP) and allocation time (wall clock, UTC; "time_ns" in
 JSON is nanoseconds since the Unix epoch), its leak class when the scanner
-library is there ("leak_kind" in JSON), then its stack.
+library is there ("leak_kind" in JSON), then its stack. The text lists the
+oldest 50 blocks unless --limit says otherwise (--limit 0: all) and says how
+many more there are; JSON lists every block.
 
 Options:
 """,
@@ -172,8 +179,8 @@ def help_text(command):
 
 class _Symbolizer:
     """Frames per stack through the target's per-pc symbolizer: `raw`
-    as gdb gives them (suppressions match these), `frames` as the view
-    shows them."""
+    as gdb gives them, `matched` what suppressions see, `frames` as the
+    view shows them."""
 
     def __init__(self, target, view):
         self.target = target
@@ -186,6 +193,14 @@ class _Symbolizer:
         if f is None:
             f = self.raw_cache[pcs] = aggregate.symbolize_pcs(pcs, self.target.symbolize)
         return f
+
+    def matched(self, pcs):
+        """What suppressions match: every frame of the whole stack, by
+        its name as shown and as gdb spells it (a file written for
+        LeakSanitizer names std::__cxx11::basic_string<...>)."""
+        raw = self.raw(pcs)
+        shown = [f._replace(function=frames.clean_name(f.function)) for f in raw]
+        return raw + [f for f, r in zip(shown, raw) if f.function != r.function]
 
     def frames(self, pcs):
         f = self.cache.get(pcs)
@@ -248,7 +263,7 @@ def _split_suppressed(sym, supp, table, blocks):
     """(kept blocks, suppressed groups or None without suppressions)."""
     if supp is None:
         return blocks, None
-    kept, suppressed = aggregate.split_suppressed(table, blocks, sym.raw, supp)
+    kept, suppressed = aggregate.split_suppressed(table, blocks, sym.matched, supp)
     sym.fill(suppressed)
     return kept, suppressed
 

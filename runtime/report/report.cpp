@@ -223,7 +223,11 @@ struct SuppressCtx {
 
 bool suppress_frame(const Frame &f, void *p) {
     auto *ctx = static_cast<SuppressCtx *>(p);
+    // The name as shown and as the demangler spells it: a file written for
+    // LeakSanitizer names std::__cxx11::basic_string<...>.
     ctx->hit = ctx->supp->match(f.function, f.file, f.object);
+    if (ctx->hit < 0 && f.raw_function != f.function)
+        ctx->hit = ctx->supp->match(f.raw_function, nullptr, nullptr);
     return ctx->hit < 0;
 }
 

@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "report/names.h"
+
 namespace memleak::report {
 namespace {
 
@@ -104,6 +106,11 @@ const char *Symbolizer::demangle(const char *name) {
         return name;
     }
     return demangled_;
+}
+
+void Symbolizer::name_frame(Frame *frame, const char *name) {
+    frame->raw_function = name;
+    frame->function = clean_name(name, cleaned_, sizeof cleaned_);
 }
 
 const Symbolizer::Indexed *Symbolizer::index_cus(Dwfl_Module *mod) {
@@ -226,8 +233,8 @@ bool Symbolizer::frames(uint64_t pc, FrameFn fn, void *ctx) {
     if (nfuncs == 0) {
         GElf_Off sym_offset = 0;
         GElf_Sym sym;
-        frame.function =
-            demangle(dwfl_module_addrinfo(mod, addr, &sym_offset, &sym, nullptr, nullptr, nullptr));
+        name_frame(&frame,
+                   demangle(dwfl_module_addrinfo(mod, addr, &sym_offset, &sym, nullptr, nullptr, nullptr)));
         frame.file = src_file;
         frame.line = src_line > 0 ? static_cast<unsigned>(src_line) : 0;
         free(scopes);
@@ -244,7 +251,7 @@ bool Symbolizer::frames(uint64_t pc, FrameFn fn, void *ctx) {
     for (int j = 0; j < nfuncs && go_on; ++j) {
         Dwarf_Die *die = &scopes[funcs[j]];
         frame.inlined = dwarf_tag(die) == DW_TAG_inlined_subroutine;
-        frame.function = demangle(die_name(die));
+        name_frame(&frame, demangle(die_name(die)));
         if (j == 0) {
             frame.file = src_file;
             frame.line = src_line > 0 ? static_cast<unsigned>(src_line) : 0;

@@ -18,9 +18,10 @@ namespace memleak::report {
 // inlined: the innermost comes first, each `inlined` one was expanded into
 // the next. Strings are valid only during the callback.
 struct Frame {
-    uint64_t pc;           // the return address as recorded
-    const char *function;  // demangled when possible; null: unknown
-    const char *file;      // null: no line information
+    uint64_t pc;               // the return address as recorded
+    const char *function;      // demangled when possible, cleaned (names.h); null: unknown
+    const char *raw_function;  // demangled, as the demangler or the DWARF spells it
+    const char *file;          // null: no line information
     unsigned line;
     const char *object;  // the ELF object holding pc; null: not mapped
     uint64_t offset;     // pc - the object's load bias (what addr2line takes)
@@ -59,6 +60,8 @@ private:
     };
 
     const char *demangle(const char *name);
+    // Sets frame->raw_function to `name` and frame->function to its clean form.
+    void name_frame(Frame *frame, const char *name);
     // The .debug_info offset of the CU whose own ranges hold `addr` (an
     // address as in the DWARF); false if none does.
     bool find_cu(Dwfl_Module *mod, uint64_t addr, uint64_t *cu_offset);
@@ -72,6 +75,7 @@ private:
     Dwfl *dwfl_ = nullptr;
     char *(*cxa_demangle_)(const char *, char *, size_t *, int *) = nullptr;
     char *demangled_ = nullptr;   // from __cxa_demangle, released on the next call
+    char cleaned_[4096];          // the last frame's clean name
     Scratch<CuRange> cu_ranges_;  // one run per module, sorted by start
     Scratch<Indexed> indexed_;
 };

@@ -2,6 +2,7 @@
 and the check of a gdb memleak command given after a target."""
 
 import argparse
+import re
 import shlex
 import sys
 
@@ -10,7 +11,7 @@ from .launch import LEAK_EXIT_CODE
 
 GDB_EPILOG = """\
 COMMAND (default: top) is a gdb memleak command with its options:
-  top [N] [--by bytes|count] [--depth D] [--folded] [--svg FILE]
+  top [N] [--by bytes|count] [--depth D] [--fold] [--folded] [--svg FILE]
   dump [--min-size B] [--limit N]
   since POINT [--dump] [--fail-over BYTES] [top options]
       POINT: a sequence number, a mark name, or a duration back (90s, 5m, 1h)
@@ -19,7 +20,11 @@ COMMAND (default: top) is a gdb memleak command with its options:
   who ADDR [--limit N]   every root and block pointing into a block
   mark [NAME]            (live processes only)
   stats
-  and on all of them: --json, --output FILE, --suppressions FILE
+  and on all of them: --json, --output FILE, --suppressions FILE,
+  --show-below-main (frames below main and a thread's start routine)
+
+Exit status: 0; 2 for a usage or input error (one `memleak:` line);
+23 when a limit is exceeded (since --fail-over).
 """
 
 
@@ -27,7 +32,15 @@ class Parser(argparse.ArgumentParser):
     """argparse with the project's error style: usage, then one `memleak:` line, status 2."""
 
     def error(self, message):
-        self.print_usage(sys.stderr)
+        # argparse counts a trailing COMMAND... as required; only the
+        # arguments really missing are named, on the one error line.
+        missing = re.match(r"the following arguments are required: (.*)", message)
+        if missing:
+            names = [n for n in missing.group(1).split(", ") if n not in ("COMMAND", "-- PROG ARGS")]
+            if names:
+                message = "%s: missing %s (usage: %s)" % (
+                    self.prog.split()[-1], " and ".join(names),
+                    " ".join(self.format_usage().split()[1:]).replace("[-h] ", ""))
         sys.stderr.write("memleak: %s\n" % message)
         sys.exit(2)
 
@@ -41,7 +54,8 @@ def build_parser():
                     "with libmemleak.so, read them with gdb from a live process or a core.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Run `memleak SUBCOMMAND --help` for each one's options. "
-               "Errors print one `memleak:` line and exit 2.")
+               "Errors print one `memleak:` line and exit 2; a limit exceeded "
+               "(--fail-on-leak, --fail-over) exits 23.")
     sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
     add_run(sub)
     add_attach(sub)
@@ -55,15 +69,23 @@ def add_run(sub):
     run = sub.add_parser(
         "run", help="run a program with the runtime preloaded",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Run PROG with libmemleak.so preloaded. The exit status is PROG's "
-                    "(128+N if a signal N killed it).",
+        description="Run PROG with libmemleak.so preloaded; at exit, the blocks still live "
+                    "are reported on stderr (nothing when nothing leaked). The exit status "
+                    "is PROG's (128+N if a signal N killed it).",
         epilog="examples:\n"
                "  memleak run -- ./server --port 8080\n"
                "  memleak run --report leaks.txt -- ./tool input\n"
-               "  memleak run --fail-on-leak --suppressions lsan.supp -- ./unit_tests\n")
+               "  memleak run --fail-on-leak --suppressions lsan.supp -- ./unit_tests\n"
+               "  memleak run --core-on-crash -- ./tool input\n")
     run.add_argument("--report", metavar="FILE",
-                     help="write the live-block report at exit to FILE (`stderr` for the "
-                          "terminal; %%p in FILE is the pid)")
+                     help="write the leak report at exit to FILE instead of stderr (%%p in "
+                          "FILE is the pid)")
+    run.add_argument("--no-report", action="store_true",
+                     help="no leak report at exit")
+    run.add_argument("--core-on-crash", action="store_true",
+                     help="run PROG under gdb, and if a signal kills it, keep a core "
+                          "(memleak-core.PROG.N in the current directory) to read with "
+                          "`memleak core`; PROG's signal handling is untouched")
     run.add_argument("--depth", metavar="N", type=depth_value,
                      help="frames recorded per allocation stack (1-256, default 32)")
     run.add_argument("--suppressions", metavar="FILE",
@@ -71,7 +93,7 @@ def add_run(sub):
                           "left out of the exit report and of --fail-on-leak")
     run.add_argument("--fail-on-leak", action="store_true",
                      help="exit with status %d if lost blocks (definitely, indirectly or "
-                          "possibly lost) remain at exit (report on stderr unless --report); "
+                          "possibly lost) remain at exit; "
                           "a program whose blocks are all still reachable keeps its status"
                           % LEAK_EXIT_CODE)
     run.add_argument("--show-reachable", action="store_true",
@@ -86,8 +108,7 @@ def add_attach(sub):
         "attach", help="read a running process's live blocks with gdb",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Attach gdb to PID (a process running the runtime), run one memleak "
-                    "command, detach. The process pauses only while gdb reads. The exit "
-                    "status is gdb's: non-zero when the command failed.",
+                    "command, detach. The process pauses only while gdb reads.",
         epilog=GDB_EPILOG + "\nexamples:\n  memleak attach 4242\n"
                             "  memleak attach 4242 since 5m --json\n"
                             "  memleak attach 4242 top --svg flame.svg\n")
@@ -101,9 +122,13 @@ def add_core(sub):
         "core", help="read the live blocks saved in a core file",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Load PROG and CORE (dumped by PROG running the runtime, e.g. with "
-                    "gcore) in gdb and run one memleak command. The exit status is gdb's.",
+                    "gcore) in gdb and run one memleak command. PROG is matched to CORE by "
+                    "build-id: a copy of the program anywhere, or its separate debug file, "
+                    "will do.",
         epilog=GDB_EPILOG + "\nexamples:\n  memleak core ./server core.4242\n"
                             "  memleak core ./server core.4242 since startup --fail-over 10MiB\n")
+    core.add_argument("--force", action="store_true",
+                      help="read CORE even when PROG's build-id is not the one that dumped it")
     core.add_argument("program", metavar="PROG")
     core.add_argument("core", metavar="CORE")
     core.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND",
@@ -184,6 +209,11 @@ def run_command(words):
     return command
 
 
+def rerun_with_core(argv):
+    """The `memleak run` command line again, with --core-on-crash."""
+    return "memleak run --core-on-crash " + " ".join(shlex.quote(w) for w in argv[1:])
+
+
 def gdb_command_line(layout, command):
     """The `memleak ...` line for gdb from the words after the target,
     checked with the extension's own parser."""
@@ -196,7 +226,7 @@ def gdb_command_line(layout, command):
         words = ["top"]
     args = layout.extension_module("args")
     if words[0] not in args.SUBCOMMANDS:
-        raise Failure("unknown command %r (commands: %s)" % (words[0], ", ".join(args.SUBCOMMANDS)))
+        raise Failure(str(args.unknown_command(words[0])))
     try:
         args.parse(words[0], " ".join(shlex.quote(w) for w in words[1:]))
     except args.UsageError as error:

@@ -104,7 +104,7 @@ def tour(opts, layout):
         print("All live memory as a tree of stacks, callers below callees, widths proportional\n"
               "to bytes; in a browser, hover for details and click a frame to zoom.")
         show_command([me, "core", service, core, "top", "1", "--svg", flame])
-        status = commands.cmd_core(argparse.Namespace(program=service, core=core,
+        status = commands.cmd_core(argparse.Namespace(program=service, core=core, force=False,
                                                       command=["top", "1", "--svg", flame]),
                                    layout)
         if status != 0 or not os.path.isfile(flame):
@@ -145,7 +145,8 @@ def read_live(layout, me, pid, words):
 
 def read_core(layout, me, prog, core, words):
     show_command([me, "core", prog, core] + words)
-    status = commands.cmd_core(argparse.Namespace(program=prog, core=core, command=words), layout)
+    status = commands.cmd_core(argparse.Namespace(program=prog, core=core, force=False,
+                                                  command=words), layout)
     if status != 0:
         raise Failure("`memleak core ... %s` failed (status %d)" % (" ".join(words), status))
 

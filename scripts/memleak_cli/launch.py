@@ -1,6 +1,7 @@
 """`memleak run`: a program with the runtime preloaded, its signals and status."""
 
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -70,12 +71,14 @@ def check_suppressions(layout, path):
     return os.path.abspath(path)
 
 
-def wait_forwarding(argv, env, **popen_args):
+def wait_forwarding(argv, env, receiver=None, **popen_args):
     """Runs argv, passes the wrapper's signals on to it, returns a shell-style status.
 
     Signals a terminal sends to the whole foreground group (Ctrl-C) already
     reach the program, so only signals sent to the wrapper alone (kill PID)
-    are forwarded; the wrapper itself never dies of them.
+    are forwarded; the wrapper itself never dies of them. `receiver(pid)`
+    names the process they go to when it is not argv's own (the program
+    gdb runs). Returns (status, the signal that killed it or None).
     """
     watched = set(FORWARDED) | {signal.SIGCHLD}
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
@@ -94,19 +97,99 @@ def wait_forwarding(argv, env, **popen_args):
             info = signal.sigwaitinfo(watched)
             if info.si_signo != signal.SIGCHLD and info.si_code != SI_KERNEL:
                 try:
-                    os.kill(child.pid, info.si_signo)
+                    os.kill(receiver(child.pid) if receiver else child.pid, info.si_signo)
                 except ProcessLookupError:
                     pass
         child.returncode = 0  # reaped above; keeps Popen from waiting again
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        if sig not in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
-            try:
-                name = signal.Signals(sig).name
-            except ValueError:  # a real-time signal has no name of its own
-                name = "signal %d" % sig
-            sys.stderr.write("memleak: %s terminated by %s\n" % (argv[0], name))
-        return 128 + sig
-    return os.WEXITSTATUS(status)
+        return 128 + os.WTERMSIG(status), os.WTERMSIG(status)
+    return os.WEXITSTATUS(status), None
+
+
+# Signals whose default action dumps core: what a crash dies of.
+CRASHES = (signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL, signal.SIGABRT,
+           signal.SIGSYS, signal.SIGQUIT, signal.SIGXCPU, signal.SIGXFSZ)
+
+
+def signal_name(sig):
+    try:
+        return signal.Signals(sig).name
+    except ValueError:  # a real-time signal has no name of its own
+        return "signal %d" % sig
+
+
+def say_how_it_ended(program, sig, core=None, rerun=None):
+    """The one line after a program the signal `sig` killed: which signal,
+    and for a crash where its core is or how to get one."""
+    if sig is None or sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+        return
+    line = "%s terminated by %s" % (program, signal_name(sig))
+    if core is not None:
+        line += ("; its core is %s: `memleak core %s %s` reads the leaks it held"
+                 % (core, shlex.quote(program), shlex.quote(core)))
+    elif sig in CRASHES and rerun is not None:
+        line += ("; no exit report after a crash: `%s` keeps a core to read with `memleak core`"
+                 % rerun)
+    sys.stderr.write("memleak: %s\n" % line)
+
+
+def new_core_path(program, pid_hint):
+    """A fresh file for a core in the current directory, created empty
+    here (never through a symlink, never over an existing file) for gdb
+    to fill."""
+    base = "memleak-core.%s.%d" % (os.path.basename(program), pid_hint)
+    for n in range(100):
+        path = os.path.abspath(base if n == 0 else "%s.%d" % (base, n))
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise Failure("cannot create a core file in %s: %s"
+                          % (os.getcwd(), error.strerror)) from None
+        os.close(fd)
+        return path
+    raise Failure("cannot create a core file in %s: %s.* all exist" % (os.getcwd(), base))
+
+
+def _gdb_child(gdb_pid):
+    """The program gdb runs: gdb's child process, else gdb itself."""
+    try:
+        with open("/proc/%d/task/%d/children" % (gdb_pid, gdb_pid)) as f:
+            children = f.read().split()
+    except OSError:
+        children = []
+    return int(children[0]) if children else gdb_pid
+
+
+def run_under_gdb(layout, command, prog, env, core_path):
+    """Runs the program under gdb, which keeps a core at `core_path` if a
+    signal kills it (crash_watch.py); returns (status, signal) as
+    wait_forwarding does."""
+    from .layout import gdb_path
+    gdb_env = dict(env)
+    preload = gdb_env.pop("LD_PRELOAD")
+    watcher = os.path.join(os.path.dirname(os.path.abspath(__file__)), "crash_watch.py")
+    argv = [gdb_path(), "-nx", "-batch", "-q",
+            "-iex", "set debuginfod enabled off",
+            "-iex", "set auto-load python-scripts off",
+            "-iex", "set print thread-events off",
+            "-iex", "set print inferior-events off",
+            "-iex", "set confirm off",
+            "-iex", "set pagination off",
+            "-iex", "set startup-with-shell off",
+            "-iex", "set disable-randomization off",
+            "-iex", "set environment LD_PRELOAD=" + preload,
+            # gdb's own messages (the stop at the signal, the program's end)
+            # would mix with the program's output, which goes to its own fds.
+            "-iex", "set logging file /dev/null",
+            "-iex", "set logging redirect on",
+            "-iex", "set logging enabled on",
+            "-x", watcher,
+            "-ex", "python watch(%r)" % core_path,
+            "--args", prog] + list(command[1:])
+    status, _ = wait_forwarding(argv, gdb_env, receiver=_gdb_child)
+    # gdb ends with the program's status: 128 + N when the signal N killed it.
+    return status, (status - 128 if status > 128 else None)

@@ -21,6 +21,7 @@ def main(argv, entry):
     if opts.subcommand is None:
         parser.print_help()
         return 2
+    opts.raw_argv = list(argv)
     try:
         return COMMANDS[opts.subcommand](opts, Layout(entry))
     except Failure as error:

@@ -14,6 +14,7 @@ import pwd
 import re
 import socket
 
+from . import buildid
 from .corenotes import read_core_notes
 from .errors import Failure
 
@@ -63,15 +64,16 @@ class Attach(Target):
 class Core(Target):
     """A core file and the program that dumped it."""
 
-    def __init__(self, layout, program, core):
+    def __init__(self, layout, program, core, force=False):
         self.layout = layout
         self.program = program
         self.core = core
+        self.force = force
         self.corefile = layout.extension_module("corefile")
         self.cut = None
 
     def check(self):
-        check_core(self.layout, self.program, self.core)
+        check_core(self.layout, self.program, self.core, self.force)
         self.cut = self.corefile.cut(self.core)
 
     def gdb_args(self):
@@ -82,7 +84,7 @@ class Core(Target):
             # gcore writes the notes last: a cut gcore core has none, and
             # gdb refuses it as if it were no core at all.
             return "%s: %s" % (self.core, self.corefile.message(self.cut, "gdb cannot open it"))
-        if _MISMATCH in text:
+        if _MISMATCH in text and not self.force:
             return ("core %s does not match %s (gdb: %s); give the program that dumped it"
                     % (self.core, self.program, _MISMATCH))
         return None
@@ -243,7 +245,10 @@ def ptrace_denied_message(pid, name):
     return "cannot attach to pid %d (%s): ptrace not permitted" % (pid, name)
 
 
-def check_core(layout, prog, core):
+def check_core(layout, prog, core, force=False):
+    """The core is a core of a process that ran the runtime, and PROG is
+    the program that dumped it: the same build-id (any path, or its
+    separate debug file); by name only when either lacks a build-id."""
     if not os.path.exists(prog):
         raise Failure("%s: no such program" % prog)
     if not os.path.isfile(prog):
@@ -251,16 +256,37 @@ def check_core(layout, prog, core):
     if not os.path.exists(core):
         raise Failure("%s: no such core file" % core)
     comm, files = read_core_notes(layout, core)
+    if files and not any(re.search(r"/libmemleak[^/]*\.so", f) for f in files):
+        raise Failure("%s was not dumped from a process running the memleak runtime "
+                      "(no libmemleak.so among its mappings)" % core)
+    if force:
+        return
+    try:
+        prog_id = buildid.file_build_id(prog)
+        dumped_by, core_id = buildid.core_program(core)
+    except OSError as error:
+        raise Failure("%s: %s" % (error.filename or prog, error.strerror)) from None
+    if prog_id and core_id:
+        if prog_id != core_id:
+            raise Failure("%s (build-id %s) is not the program that dumped %s (build-id %s, "
+                          "%s); --force reads it anyway"
+                          % (prog, prog_id, core, core_id, dumped_by or comm or "?"))
+        return
     prog_real = os.path.realpath(prog)
     if files:
-        if not any(re.search(r"/libmemleak[^/]*\.so", f) for f in files):
-            raise Failure("%s was not dumped from a process running the memleak runtime "
-                          "(no libmemleak.so among its mappings)" % core)
         in_core = {os.path.realpath(f) for f in files} | set(files)
         if prog_real not in in_core and prog not in in_core:
             exe = [f for f in files if comm and os.path.basename(f).startswith(comm)]
-            raise Failure("core %s does not match %s: it was dumped by %s"
-                          % (core, prog, exe[0] if exe else (comm or "another program")))
+            raise Failure("core %s does not match %s: it was dumped by %s; --force reads it "
+                          "anyway" % (core, prog, exe[0] if exe else (comm or "another program")))
     elif comm and not os.path.basename(prog_real).startswith(comm) \
             and not os.path.basename(prog).startswith(comm):
-        raise Failure("core %s does not match %s: it was dumped by %s" % (core, prog, comm))
+        raise Failure("core %s does not match %s: it was dumped by %s; --force reads it anyway"
+                      % (core, prog, comm))
+
+
+def check_can_trace():
+    """gdb can run a program of ours unless ptrace is off altogether."""
+    if ptrace_scope() >= 3:
+        raise Failure("--core-on-crash runs the program under gdb, and ptrace is disabled on "
+                      "this system (kernel.yama.ptrace_scope=3)")

@@ -2,6 +2,7 @@
 commands that show them (top, dump, folded, --depth, suppressions)."""
 
 import json
+import os
 import tempfile
 import unittest
 
@@ -69,7 +70,24 @@ def names(group):
     return [f["function"] for f in group["stack"]]
 
 
+CASES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data",
+                     "function_names.txt")
+
+
 class NameTest(unittest.TestCase):
+    def test_same_as_the_exit_report(self):
+        # runtime/report/names.cpp is held to the same list (newcomer.names).
+        checked = 0
+        with open(CASES) as f:
+            for line in f:
+                line = line.rstrip("\n")
+                if not line or line.startswith("#"):
+                    continue
+                name, expected = line.split("\t")
+                self.assertEqual(frames.clean_name(name), expected, name)
+                checked += 1
+        self.assertGreater(checked, 10)
+
     def test_standard_aliases_without_stray_spaces(self):
         self.assertEqual(frames.clean_name("f(std::vector<" + STRING + ", std::allocator<"
                                            + STRING + " > >&)"),
@@ -194,9 +212,13 @@ class SuppressionTest(unittest.TestCase):
         doc = top_json("--suppressions " + self.supp("leak:start_thread\n"))
         self.assertEqual((doc["suppressed_bytes"], doc["suppressed_count"]), (777, 1))
 
-    def test_gdbs_full_names_are_matched(self):
-        doc = top_json("--suppressions " + self.supp("leak:__GI___strdup\n"))
-        self.assertEqual(doc["suppressed_count"], 4)
+    def test_names_as_shown_and_as_gdb_spells_them_are_matched(self):
+        for pattern in ("__GI___strdup", "^strdup$"):
+            doc = top_json("--suppressions " + self.supp("leak:%s\n" % pattern))
+            self.assertEqual(doc["suppressed_count"], 4, pattern)
+        for pattern in ("std::__cxx11::basic_string<char", "^std::string::assign(char const*)$"):
+            doc = top_json("--suppressions " + self.supp("leak:%s\n" % pattern))
+            self.assertEqual(doc["suppressed_count"], 5, pattern)
 
 
 if __name__ == "__main__":

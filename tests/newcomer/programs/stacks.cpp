@@ -3,10 +3,12 @@
 // frames below main and below the thread's start routine, library frames,
 // names. The leaking lines carry LEAK marks the tests look up.
 //
-// Usage: stacks [wait|exit|crash]
-//   wait  (default) print "pid N" and wait for SIGTERM
-//   exit  return from main (the exit report sees every leak)
-//   crash leak, then die of SIGSEGV
+// Usage: stacks [wait|exit|crash|handled]
+//   wait    (default) print "pid N" and wait for SIGTERM
+//   exit    return from main (the exit report sees every leak)
+//   crash   leak, then die of SIGSEGV
+//   handled leak, then fault in a SIGSEGV handler of its own, which
+//           prints "handled" and exits 3
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -54,6 +56,13 @@ void *worker(void *) {
     return nullptr;
 }
 
+void on_fault(int) {
+    static const char kText[] = "handled\n";
+    if (write(STDOUT_FILENO, kText, sizeof kText - 1) < 0) {
+    }
+    _exit(3);
+}
+
 }  // namespace app
 
 int main(int argc, char **argv) {
@@ -66,7 +75,9 @@ int main(int argc, char **argv) {
     pthread_join(thread, nullptr);
     if (!std::strcmp(mode, "exit"))
         return 0;
-    if (!std::strcmp(mode, "crash")) {
+    if (!std::strcmp(mode, "handled"))
+        signal(SIGSEGV, app::on_fault);
+    if (!std::strcmp(mode, "crash") || !std::strcmp(mode, "handled")) {
         volatile int *nowhere = nullptr;
         return *nowhere;
     }
