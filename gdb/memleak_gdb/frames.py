@@ -42,6 +42,28 @@ def clean_name(name):
     return name
 
 
+# "NAME(ARGS)[ const]::<lambda(" in a template argument: where a lambda
+# passed to that template was written.
+_LAMBDA_OWNER = re.compile(r"([\w:~]+\([^()]*\)(?: const)?)::<lambda\(")
+
+
+def is_lambda_call(name):
+    """A lambda's call operator as named when inlined: its class has no
+    name, so gdb and the DWARF call it "operator()" with nothing before."""
+    return bool(name) and name.startswith("operator()")
+
+
+def lambda_name(op, caller):
+    """The name of lambda call operator `op` inlined into the function
+    named `caller`: "OWNER::{lambda}::OP", OWNER the function the lambda
+    was written in: the caller, unless the caller is a template
+    instantiated for the lambda (`apply<fill()::<lambda(int)> >`), whose
+    argument names it. The exit report names it the same way."""
+    owner = clean_name(caller)
+    m = _LAMBDA_OWNER.search(owner)
+    return "%s::{lambda}::%s" % (m.group(1) if m else owner, op)
+
+
 # The C runtime's start-up and the thread library's start routine: what is
 # outward of `main` and of a thread's own function.
 BELOW_MAIN = frozenset((

@@ -12,8 +12,8 @@ import traceback
 
 import gdb
 
-from . import (aggregate, args as cmdargs, commands, corefile, demangle, maps, reader, regions,
-               roots, scan)
+from . import (aggregate, args as cmdargs, commands, corefile, demangle, frames, maps, reader,
+               regions, roots, scan)
 from .errors import EXIT_ERROR, EXIT_LIMIT, LimitExceeded, MemleakError, NotLoaded, ReadError
 
 NO_TARGET = "no process or core file: attach with gdb -p PID or open a core"
@@ -148,36 +148,26 @@ def _elf_name(addr):
     return name.strip() if sep and " + " not in name else None
 
 
-_LAMBDA_OWNER = re.compile(r"([\w:~]+\([^()]*\)(?: const)?)::<lambda\(")
-
-
-def _is_lambda(name):
-    # A lambda's call operator belongs to a class without a name, so gdb
-    # names it "operator()" with nothing before it.
-    return name.startswith("operator()")
-
-
-def _lambda_name(name, owner):
-    return "%s::{lambda}::%s" % (owner, name) if owner else name
-
-
-def _owner_of_inlined(caller):
-    """The function a lambda inlined into `caller` was written in: the
-    caller itself, unless the caller is a template instantiated for the
-    lambda (`apply<fill()::<lambda(int)> >`), whose argument names it."""
-    m = _LAMBDA_OWNER.search(caller)
-    return m.group(1) if m else caller
+# A function with C linkage (main, extern "C"): gdb adds the parameter
+# types of a C++ compile unit, its symbol and the exit report do not.
+_C_LINKAGE = re.compile(r"([A-Za-z_]\w*)\(")
 
 
 def _function_name(fn, block, lexical_owner, caller):
     name = fn.print_name
-    if not _is_lambda(name):
+    if not frames.is_lambda_call(name):
+        plain = _C_LINKAGE.match(name)
+        if plain and not (fn.linkage_name or "").startswith("_Z"):
+            return plain.group(1)
         return name
     if caller is not None:
-        return _lambda_name(name, _owner_of_inlined(caller))
+        return frames.lambda_name(name, caller)
     # An out-of-line lambda has an ELF symbol whose demangled name says
     # where it was written, as the exit report's demangler spells it.
-    return _elf_name(block.start) or _lambda_name(name, lexical_owner)
+    elf = _elf_name(block.start)
+    if elf:
+        return elf
+    return frames.lambda_name(name, lexical_owner) if lexical_owner else name
 
 
 def symbolize(pc):

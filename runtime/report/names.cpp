@@ -1,5 +1,6 @@
 #include "report/names.h"
 
+#include <cctype>
 #include <cstring>
 
 namespace memleak::report {
@@ -80,6 +81,48 @@ const char *clean_name(const char *name, char *out, size_t cap) {
     }
     out[len] = '\0';
     return strcmp(out, name) == 0 ? name : out;
+}
+
+bool is_lambda_call(const char *name) {
+    return name != nullptr && starts_with(name, "operator()");
+}
+
+const char *lambda_name(const char *op, const char *caller, char *out, size_t cap) {
+    if (op == nullptr || caller == nullptr)
+        return op;
+    char owner_buf[2048];
+    const char *owner = clean_name(caller, owner_buf, sizeof owner_buf);
+    size_t owner_len = strlen(owner);
+    // "NAME(ARGS)[ const]::<lambda(" inside the caller's name: NAME(ARGS) is
+    // where the lambda was written.
+    if (const char *mark = strstr(owner, "::<lambda(")) {
+        const char *end = mark;
+        if (end - owner >= 6 && memcmp(end - 6, " const", 6) == 0)
+            end -= 6;
+        if (end > owner && end[-1] == ')') {
+            const char *open = end - 1;
+            while (open > owner && open[-1] != '(' && open[-1] != ')')
+                --open;
+            if (open > owner && open[-1] == '(') {
+                const char *start = open - 1;
+                while (start > owner && (isalnum(static_cast<unsigned char>(start[-1])) ||
+                                         start[-1] == '_' || start[-1] == ':' || start[-1] == '~'))
+                    --start;
+                if (start < open - 1) {
+                    owner_len = static_cast<size_t>(mark - start);
+                    owner = start;
+                }
+            }
+        }
+    }
+    static const char kMiddle[] = "::{lambda}::";
+    const size_t op_len = strlen(op), middle = sizeof kMiddle - 1;
+    if (owner_len + middle + op_len + 1 > cap)
+        return op;
+    memcpy(out, owner, owner_len);
+    memcpy(out + owner_len, kMiddle, middle);
+    memcpy(out + owner_len + middle, op, op_len + 1);
+    return out;
 }
 
 }  // namespace memleak::report

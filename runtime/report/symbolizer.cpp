@@ -108,9 +108,11 @@ const char *Symbolizer::demangle(const char *name) {
     return demangled_;
 }
 
-void Symbolizer::name_frame(Frame *frame, const char *name) {
+void Symbolizer::name_frame(Frame *frame, const char *name, const char *caller) {
     frame->raw_function = name;
-    frame->function = clean_name(name, cleaned_, sizeof cleaned_);
+    frame->function = caller != nullptr && is_lambda_call(name)
+                          ? lambda_name(name, caller, cleaned_, sizeof cleaned_)
+                          : clean_name(name, cleaned_, sizeof cleaned_);
 }
 
 const Symbolizer::Indexed *Symbolizer::index_cus(Dwfl_Module *mod) {
@@ -251,7 +253,11 @@ bool Symbolizer::frames(uint64_t pc, FrameFn fn, void *ctx) {
     for (int j = 0; j < nfuncs && go_on; ++j) {
         Dwarf_Die *die = &scopes[funcs[j]];
         frame.inlined = dwarf_tag(die) == DW_TAG_inlined_subroutine;
-        name_frame(&frame, demangle(die_name(die)));
+        // An inlined lambda's DWARF name is a bare "operator()", a string of
+        // the DWARF data: it outlives the caller's demangling below.
+        const char *name = demangle(die_name(die));
+        const bool lambda = frame.inlined && j + 1 < nfuncs && is_lambda_call(name);
+        name_frame(&frame, name, lambda ? demangle(die_name(&scopes[funcs[j + 1]])) : nullptr);
         if (j == 0) {
             frame.file = src_file;
             frame.line = src_line > 0 ? static_cast<unsigned>(src_line) : 0;

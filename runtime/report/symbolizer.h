@@ -60,8 +60,10 @@ private:
     };
 
     const char *demangle(const char *name);
-    // Sets frame->raw_function to `name` and frame->function to its clean form.
-    void name_frame(Frame *frame, const char *name);
+    // Sets frame->raw_function to `name` and frame->function to its clean
+    // form, for a lambda's call operator with where it was written (`caller`:
+    // the function it was inlined into, null when it was not).
+    void name_frame(Frame *frame, const char *name, const char *caller = nullptr);
     // The .debug_info offset of the CU whose own ranges hold `addr` (an
     // address as in the DWARF); false if none does.
     bool find_cu(Dwfl_Module *mod, uint64_t addr, uint64_t *cu_offset);

@@ -83,8 +83,11 @@ class NameTest(unittest.TestCase):
                 line = line.rstrip("\n")
                 if not line or line.startswith("#"):
                     continue
-                name, expected = line.split("\t")
-                self.assertEqual(frames.clean_name(name), expected, name)
+                fields = line.split("\t")
+                if len(fields) == 3:
+                    self.assertEqual(frames.lambda_name(fields[0], fields[1]), fields[2], line)
+                else:
+                    self.assertEqual(frames.clean_name(fields[0]), fields[1], line)
                 checked += 1
         self.assertGreater(checked, 10)
 

@@ -10,6 +10,8 @@
 namespace {
 
 using memleak::report::clean_name;
+using memleak::report::is_lambda_call;
+using memleak::report::lambda_name;
 
 TEST(Names, SameAsTheGdbExtension) {
     std::ifstream cases(MEMLEAK_NAME_CASES);
@@ -21,9 +23,18 @@ TEST(Names, SameAsTheGdbExtension) {
             continue;
         const size_t tab = line.find('\t');
         ASSERT_NE(tab, std::string::npos) << line;
-        const std::string name = line.substr(0, tab), expected = line.substr(tab + 1);
+        const size_t tab2 = line.find('\t', tab + 1);
         char out[4096];
-        EXPECT_EQ(std::string(clean_name(name.c_str(), out, sizeof out)), expected) << name;
+        if (tab2 == std::string::npos) {
+            const std::string name = line.substr(0, tab), expected = line.substr(tab + 1);
+            EXPECT_EQ(std::string(clean_name(name.c_str(), out, sizeof out)), expected) << name;
+        } else {
+            const std::string op = line.substr(0, tab), caller = line.substr(tab + 1, tab2 - tab - 1),
+                              expected = line.substr(tab2 + 1);
+            ASSERT_TRUE(is_lambda_call(op.c_str())) << line;
+            EXPECT_EQ(std::string(lambda_name(op.c_str(), caller.c_str(), out, sizeof out)), expected)
+                << line;
+        }
         ++checked;
     }
     EXPECT_GT(checked, 10);

@@ -70,7 +70,7 @@ class Core(WrapperTest):
             lines = result.stdout.splitlines()
             self.assertTrue(lines)
             # Frames below main are left out unless --show-below-main.
-            self.assertTrue(all(l.startswith("main(") for l in lines), lines[:3])
+            self.assertTrue(all(l.startswith("main;") for l in lines), lines[:3])
             self.assertEqual(sum(int(l.rpartition(" ")[2]) for l in lines), total, by)
 
     def test_svg_totals_equal_top_totals(self):
