@@ -195,12 +195,17 @@ class _Symbolizer:
         return f
 
     def matched(self, pcs):
-        """What suppressions match: every frame of the whole stack, by
-        its name as shown and as gdb spells it (a file written for
-        LeakSanitizer names std::__cxx11::basic_string<...>)."""
-        raw = self.raw(pcs)
-        shown = [f._replace(function=frames.clean_name(f.function)) for f in raw]
-        return raw + [f for f, r in zip(shown, raw) if f.function != r.function]
+        """What suppressions match: every frame of the whole stack, innermost
+        first, by its name as shown with its file and object, then by its
+        name as gdb spells it (a file written for LeakSanitizer names
+        std::__cxx11::basic_string<...>), as the exit report matches."""
+        out = []
+        for f in self.raw(pcs):
+            shown = frames.clean_name(f.function)
+            out.append(f._replace(function=shown))
+            if shown != f.function:
+                out.append(f._replace(file=None, object=None))
+        return out
 
     def frames(self, pcs):
         f = self.cache.get(pcs)
