@@ -38,7 +38,7 @@ def leaks(a, table, reach, sym, supp):
         blocks = by_kind[kind]
         if supp is not None:
             # Matched against the whole stack, whatever --depth groups by.
-            blocks, gone = aggregate.split_suppressed(table, blocks, sym.raw, supp)
+            blocks, gone = aggregate.split_suppressed(table, blocks, sym.matched, supp)
             sym.fill(gone)
             for g in gone:
                 g.leak_kind = kind
