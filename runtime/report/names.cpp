@@ -13,15 +13,12 @@ struct Alias {
 
 // Tried in this order at each position, as frames.py replaces them in turn.
 constexpr Alias kAliases[] = {
-    {"std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >",
-     "std::string"},
+    {"std::__cxx11::basic_string<char, std::char_traits<char>, std::allocator<char> >", "std::string"},
     {"std::basic_string<char, std::char_traits<char>, std::allocator<char> >", "std::string"},
     {"std::__cxx11::", "std::"},
 };
 
-bool starts_with(const char *s, const char *prefix) {
-    return strncmp(s, prefix, strlen(prefix)) == 0;
-}
+bool starts_with(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
 
 // A space run before '>' goes, except after "operator" or '-', '=', '<'
 // ("operator> (", "-> ", "<= >" stay as the demangler wrote them).
@@ -83,9 +80,7 @@ const char *clean_name(const char *name, char *out, size_t cap) {
     return strcmp(out, name) == 0 ? name : out;
 }
 
-bool is_lambda_call(const char *name) {
-    return name != nullptr && starts_with(name, "operator()");
-}
+bool is_lambda_call(const char *name) { return name != nullptr && starts_with(name, "operator()"); }
 
 const char *lambda_name(const char *op, const char *caller, char *out, size_t cap) {
     if (op == nullptr || caller == nullptr)
@@ -105,8 +100,8 @@ const char *lambda_name(const char *op, const char *caller, char *out, size_t ca
                 --open;
             if (open > owner && open[-1] == '(') {
                 const char *start = open - 1;
-                while (start > owner && (isalnum(static_cast<unsigned char>(start[-1])) ||
-                                         start[-1] == '_' || start[-1] == ':' || start[-1] == '~'))
+                while (start > owner && (isalnum(static_cast<unsigned char>(start[-1])) || start[-1] == '_' ||
+                                         start[-1] == ':' || start[-1] == '~'))
                     --start;
                 if (start < open - 1) {
                     owner_len = static_cast<size_t>(mark - start);
