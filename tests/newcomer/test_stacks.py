@@ -10,9 +10,13 @@ import shutil
 import subprocess
 import tempfile
 import unittest
+import sys
 import xml.etree.ElementTree as ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+import ld_preload  # noqa: E402  (tests/ld_preload.py)
+
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 SCRIPT = os.path.join(ROOT, "gdb", "memleak.py")
 QUIET = os.path.join(ROOT, "gdb", "quiet.gdb")
@@ -37,7 +41,8 @@ def leak_line(tag):
 
 
 def start(mode="wait", **extra_env):
-    e = dict(os.environ, LD_PRELOAD=env("MEMLEAK_LIB"), **extra_env)
+    e = dict(os.environ, **extra_env)
+    e.update(ld_preload.variables(env("MEMLEAK_LIB"), e))
     return subprocess.Popen([env("MEMLEAK_TEST_STACKS"), mode], env=e, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -6,6 +6,7 @@ a usage or input error with one `memleak:` line, 23 for a limit exceeded."""
 import json
 import re
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -99,7 +100,7 @@ class Crash(Case):
     def test_without_the_option_the_message_says_how(self):
         result = memleak("run", "--", self.stacks, "crash", cwd=self.tmp)
         self.one_error(result, 139, "terminated by SIGSEGV",
-                       "memleak run --core-on-crash -- %s crash" % self.stacks)
+                       "memleak run --core-on-crash -- %s crash" % shlex.quote(self.stacks))
         self.assertEqual([n for n in os.listdir(self.tmp) if n.startswith("memleak-core")], [])
 
     def test_the_programs_own_handler_runs(self):
