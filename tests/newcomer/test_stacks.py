@@ -222,7 +222,7 @@ class OneVerdict(unittest.TestCase):
             text = f.read()
         # The exit report names frames as gdb does (tests/data/function_names.txt).
         self.assertIn(" in app::fill_with_lambda()::{lambda}::operator() ", text)
-        self.assertRegex(text, r" in main \S+stacks\.cpp:\d+\n")
+        self.assertRegex(text, r" in main .+stacks\.cpp:\d+\n")
         m = re.search(r"Suppressed: (\d+) bytes in (\d+) blocks", text)
         self.assertTrue(m, text)
         self.assertEqual((int(m.group(1)), int(m.group(2))), expected, text)
