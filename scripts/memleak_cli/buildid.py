@@ -24,22 +24,8 @@ MAX_HEADERS = 1 << 16
 MAX_NOTE = 1 << 20
 
 
-def notes(data):
-    """(name, type, desc) of each ELF note in `data`."""
-    pos = 0
-    while pos + 12 <= len(data):
-        namesz, descsz, ntype = struct.unpack_from("<III", data, pos)
-        pos += 12
-        name = data[pos:pos + namesz].rstrip(b"\0")
-        pos += (namesz + 3) & ~3
-        if pos + descsz > len(data):
-            return
-        yield name, ntype, data[pos:pos + descsz]
-        pos += (descsz + 3) & ~3
-
-
-def _build_id(data):
-    for name, ntype, desc in notes(data):
+def _build_id(corefile, data):
+    for ntype, name, desc in corefile.notes(data):
         if name == b"GNU" and ntype == NT_GNU_BUILD_ID and desc:
             return desc.hex()
     return None
@@ -61,7 +47,7 @@ def _table(read, offset, count, entry, struct_):
     return [struct_.unpack_from(raw, i * entry) for i in range(count)]
 
 
-def file_build_id(path):
+def file_build_id(corefile, path):
     """The build-id of the ELF file at `path` (hex), None when it has none
     or is no 64-bit ELF file; OSError when it cannot be read."""
     with open(path, "rb") as f:
@@ -76,12 +62,12 @@ def file_build_id(path):
         # while its segments hold nothing.
         for s in _table(read, h[6], h[12], h[11], SHDR):
             if s[1] == SHT_NOTE and 0 < s[5] <= MAX_NOTE:
-                found = _build_id(read(s[4], s[5]) or b"")
+                found = _build_id(corefile, read(s[4], s[5]) or b"")
                 if found:
                     return found
         for p in _table(read, h[5], h[10], h[9], PHDR):
             if p[0] == PT_NOTE and 0 < p[5] <= MAX_NOTE:
-                found = _build_id(read(p[2], p[5]) or b"")
+                found = _build_id(corefile, read(p[2], p[5]) or b"")
                 if found:
                     return found
     return None
@@ -103,7 +89,7 @@ class _CoreMemory:
         return None
 
 
-def _mapped_build_id(mem, start):
+def _mapped_build_id(corefile, mem, start):
     """The build-id of the ELF file mapped at `start` in the dumped process."""
     h = _header(lambda off, n: mem.read(start + off, n))
     if h is None:
@@ -115,13 +101,13 @@ def _mapped_build_id(mem, start):
     bias = start - (min(p[3] for p in loads) & ~0xFFF)
     for p in phdrs:
         if p[0] == PT_NOTE and 0 < p[5] <= MAX_NOTE:
-            found = _build_id(mem.read(bias + p[3], p[5]) or b"")
+            found = _build_id(corefile, mem.read(bias + p[3], p[5]) or b"")
             if found:
                 return found
     return None
 
 
-def core_program(path):
+def core_program(corefile, path):
     """(path, build-id) of the program that dumped the core at `path`, as
     its notes tell: the mapped file holding the entry point, its build-id
     read from its first page in the core. Either is None when the core
@@ -140,14 +126,15 @@ def core_program(path):
         for p in phdrs:
             if p[0] != PT_NOTE or not 0 < p[5] <= (64 << 20):
                 continue
-            for _, ntype, desc in notes(read(p[2], p[5]) or b""):
+            for ntype, _, desc in corefile.notes(read(p[2], p[5]) or b""):
                 if ntype == NT_AUXV:
                     for i in range(0, len(desc) - 15, 16):
                         key, value = struct.unpack_from("<QQ", desc, i)
                         if key == AT_ENTRY:
                             entry = value
                 elif ntype == NT_FILE:
-                    files = _nt_file(desc)
+                    files = [(start, end, name.decode("utf-8", "replace"))
+                             for start, end, name in corefile.nt_file(desc)]
         exe = [(start, name) for start, end, name in files
                if entry is not None and start <= entry < end]
         if not exe:
@@ -155,20 +142,4 @@ def core_program(path):
         name = exe[0][1]
         # The program's first mapping (file offset 0) holds its ELF header.
         first = min(start for start, end, n in files if n == name)
-        return name, _mapped_build_id(_CoreMemory(f, loads), first)
-
-
-def _nt_file(desc):
-    """[(start, end, path)] of an NT_FILE note."""
-    if len(desc) < 16:
-        return []
-    count, _ = struct.unpack_from("<QQ", desc, 0)
-    names_at = 16 + 24 * count
-    if count > 1 << 20 or names_at > len(desc):
-        return []
-    names = desc[names_at:].split(b"\0")
-    out = []
-    for i in range(min(count, len(names))):
-        start, end, _ = struct.unpack_from("<QQQ", desc, 16 + 24 * i)
-        out.append((start, end, names[i].decode("utf-8", "replace")))
-    return out
+        return name, _mapped_build_id(corefile, _CoreMemory(f, loads), first)

@@ -262,8 +262,9 @@ def check_core(layout, prog, core, force=False):
     if force:
         return
     try:
-        prog_id = buildid.file_build_id(prog)
-        dumped_by, core_id = buildid.core_program(core)
+        corefile = layout.extension_module("corefile")
+        prog_id = buildid.file_build_id(corefile, prog)
+        dumped_by, core_id = buildid.core_program(corefile, core)
     except OSError as error:
         raise Failure("%s: %s" % (error.filename or prog, error.strerror)) from None
     if prog_id and core_id:
